@@ -1,0 +1,44 @@
+# Two entry points: `make demo` runs the main job, `make test` runs lint, types and tests.
+# Both create .venv when it is missing and reinstall only when pyproject.toml changes.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+WB := $(BIN)/workbench
+
+.PHONY: demo test lint typecheck pytest clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed-run: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@ $(VENV)/.installed-run
+
+demo: $(VENV)/.installed-run
+	$(WB) validate
+	@# Exit code 1 means "run recorded, but it did not succeed": expected for some examples.
+	@for sub in submissions/*/*/; do \
+		rc=0; $(WB) run "$$sub" || rc=$$?; \
+		if [ $$rc -gt 1 ]; then exit $$rc; fi; \
+	done
+	@for call in calls/*.yaml; do $(WB) results "$$(basename $$call .yaml)"; done
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check workbench tests benchmarks
+	$(BIN)/ruff format --check workbench tests benchmarks
+
+typecheck: $(VENV)/.installed-test
+	$(BIN)/mypy
+
+pytest: $(VENV)/.installed-test
+	$(BIN)/pytest
+
+test: lint typecheck pytest
+
+clean:
+	rm -rf $(VENV) runs workbench.db workbench.db-wal workbench.db-shm

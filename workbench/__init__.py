@@ -1,0 +1,32 @@
+"""Workbench: run, measure and judge AI experiments submitted to public funding calls.
+
+The public API is small and loaded lazily, so that `import workbench` inside a
+notebook kernel (for `workbench.record`) costs next to nothing.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "record": "workbench.recording",
+    "load_call": "workbench.calls",
+    "load_submission": "workbench.submissions",
+    "validate_submission": "workbench.submissions",
+    "execute_submission": "workbench.execute",
+    "run_submission": "workbench.batch",
+    "open_store": "workbench.store",
+    "Workspace": "workbench.workspace",
+    "WorkbenchError": "workbench.errors",
+}
+
+__all__ = [*_EXPORTS, "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'workbench' has no attribute {name!r}")

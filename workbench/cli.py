@@ -1,0 +1,212 @@
+"""The `workbench` command: parse, call one library function, report.
+
+Every command turns a `WorkbenchError` into a one-line message and its exit code.
+Heavy libraries are imported inside the commands so that `workbench --help` is instant.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from workbench.errors import WorkbenchError
+
+
+class WorkbenchGroup(click.Group):
+    """Turns any `WorkbenchError` from a command into `error: ...` and its exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except WorkbenchError as exc:
+            for line in str(exc).splitlines() or [type(exc).__name__]:
+                click.echo(f"error: {line}", err=True)
+            ctx.exit(exc.exit_code)
+
+
+def _workspace(ctx: click.Context) -> Any:
+    from workbench.workspace import Workspace
+
+    return Workspace.from_env(ctx.obj["workspace"], ctx.obj["db"])
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console()
+
+
+@click.group(cls=WorkbenchGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--workspace",
+    "-w",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Workspace folder (calls/, submissions/, runs/). Default: $WORKBENCH_HOME, else here.",
+)
+@click.option(
+    "--db", help="SQLAlchemy URL of the store. Default: $WORKBENCH_DB or sqlite:///workbench.db."
+)
+@click.option("-v", "--verbose", is_flag=True, help="Show the libraries' log messages.")
+@click.version_option(package_name="workbench")
+@click.pass_context
+def main(ctx: click.Context, workspace: Path | None, db: str | None, verbose: bool) -> None:
+    """Run, measure and judge AI experiments submitted to public funding calls."""
+    ctx.obj = {"workspace": workspace, "db": db}
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.ERROR, format="%(name)s: %(message)s"
+    )
+    if not verbose:
+        for noisy in ("papermill", "traitlets", "codecarbon"):
+            logging.getLogger(noisy).setLevel(logging.CRITICAL)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.pass_context
+def validate(ctx: click.Context, paths: tuple[Path, ...]) -> None:
+    """Check calls and submissions (all of the workspace's when no PATH is given).
+
+    Prints one line per problem, `path: field: what is wrong`, and exits with 2 if any.
+    """
+    from workbench.validation import validate as run_validation
+
+    report = run_validation(_workspace(ctx), list(paths))
+    for problem in report.problems:
+        click.echo(str(problem))
+    if not report.ok:
+        click.echo(f"{len(report.problems)} problem(s) in {len(report.checked)} item(s)", err=True)
+        ctx.exit(2)
+    click.echo(f"{len(report.checked)} item(s) valid")
+
+
+@main.command()
+@click.argument("call")
+@click.option("--template", "-t", required=True, help="Template id, e.g. water-demand-forecast.")
+@click.option("--id", "submission_id", required=True, help="Submission id (a slug).")
+@click.option("--team", required=True, help="Team name.")
+@click.option("--organisation", help="Organisation (default: the team).")
+@click.option("--title", help="Title of the project.")
+@click.pass_context
+def new(
+    ctx: click.Context,
+    call: str,
+    template: str,
+    submission_id: str,
+    team: str,
+    organisation: str | None,
+    title: str | None,
+) -> None:
+    """Create a submission for CALL from a template, with its default parameters."""
+    from workbench.submissions import new_submission
+
+    folder = new_submission(
+        _workspace(ctx), call, template, submission_id, team, organisation, title
+    )
+    click.echo(f"created {folder}")
+
+
+@main.command()
+@click.argument("submission")
+@click.option("--json", "as_json", is_flag=True, help="Print the run record as one JSON object.")
+@click.option(
+    "--isolation",
+    type=click.Choice(["sandbox", "process", "none"]),
+    help="Override the call's isolation level (for local development).",
+)
+@click.option("--kernel", default="python3", show_default=True, help="Jupyter kernel name.")
+@click.pass_context
+def run(
+    ctx: click.Context, submission: str, as_json: bool, isolation: str | None, kernel: str
+) -> None:
+    """Execute a submission (a folder, or CALL/ID) in a fresh kernel and store the run.
+
+    Exit code: 0 when the run succeeded, 1 when it was recorded with another status,
+    2 for invalid input (nothing is stored).
+    """
+    from workbench.batch import run_submission
+
+    record = run_submission(_workspace(ctx), submission, isolation=isolation, kernel_name=kernel)
+    if as_json:
+        click.echo(json.dumps(record.summary()))
+    else:
+        style = "green" if record.status == "succeeded" else "red"
+        console = _console()
+        console.print(
+            f"[bold]{record.submission}[/] run {record.run_id}: [{style}]{record.status}[/]"
+            f" in {record.duration_s:.1f} s"
+        )
+        if record.message:
+            console.print(f"  {record.message}", markup=False)
+        for name, value in sorted(record.metrics.items()):
+            console.print(f"  {name} = {value:g}", markup=False)
+        console.print(f"  notebook: {record.notebook}", markup=False)
+    if record.status != "succeeded":
+        ctx.exit(1)
+
+
+@main.command()
+@click.argument("call")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "csv"]),
+    default="table",
+    show_default=True,
+)
+@click.pass_context
+def results(ctx: click.Context, call: str, fmt: str) -> None:
+    """List each submission's latest run of CALL, its status and its metrics."""
+    from workbench.results import call_results
+    from workbench.store import open_store
+
+    workspace = _workspace(ctx)
+    workspace.call(call)  # an unknown call is an error, not an empty table
+    store = open_store(workspace.db_url)
+    try:
+        rows = call_results(store, call)
+    finally:
+        store.close()
+    metric_names = sorted({name for row in rows for name in row["metrics"]})
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2))
+    elif fmt == "csv":
+        import csv
+
+        columns = [
+            "submission",
+            "team",
+            "template",
+            "run_id",
+            "status",
+            "duration_s",
+            *metric_names,
+        ]
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(columns)
+        for row in rows:
+            flat = {**row, **row["metrics"]}
+            writer.writerow([flat.get(c, "") if flat.get(c) is not None else "" for c in columns])
+    else:
+        from rich.table import Table
+
+        table = Table(title=f"Results: {call}")
+        for column in ("submission", "team", "template", "status", "duration (s)", *metric_names):
+            table.add_column(column, overflow="fold")
+        for row in rows:
+            duration = f"{row['duration_s']:.1f}" if row["duration_s"] is not None else "-"
+            values = [
+                f"{row['metrics'][m]:.4g}" if m in row["metrics"] else "-" for m in metric_names
+            ]
+            table.add_row(
+                row["submission"], row["team"], row["template"], row["status"], duration, *values
+            )
+        _console().print(table)
+
+
+if __name__ == "__main__":
+    main()

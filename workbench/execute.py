@@ -1,0 +1,375 @@
+"""One run: stage the inputs, execute the notebook in a fresh kernel, classify, collect.
+
+`execute_submission` returns a `RunRecord` and never touches the store, so the same
+function runs on a Dask worker with no database. A failed, timed-out or killed run
+is still a result: its executed notebook is kept and its record says what happened.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import os
+import shutil
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from workbench.errors import ExecutionError, InvalidError, Problem
+from workbench.runs import (
+    CellTiming,
+    Fingerprint,
+    RunError,
+    RunRecord,
+    canonical_sha256,
+    new_run_id,
+)
+
+if TYPE_CHECKING:
+    from workbench.calls import Call
+    from workbench.submissions import Submission
+
+log = logging.getLogger(__name__)
+
+EXECUTED_NOTEBOOK = "notebook.ipynb"
+INPUT_NOTEBOOK = "input.ipynb"
+OUTPUT_LOG = "output.log"
+RECORD_FILE = "run.json"
+KERNEL_START_TIMEOUT_S = 60.0
+
+
+@lru_cache(maxsize=1)
+def packages_sha256() -> str:
+    """A hash of every installed distribution and its version (once per process)."""
+    from importlib.metadata import distributions
+
+    pairs = sorted({(d.metadata["Name"] or "").lower(): d.version for d in distributions()}.items())
+    return canonical_sha256(pairs)
+
+
+def fingerprint(
+    notebook: Path, parameters: dict[str, Any], data: dict[str, str], kernel: str
+) -> Fingerprint:
+    from workbench.submissions import sha256_file
+
+    return Fingerprint(
+        notebook_sha256=sha256_file(notebook),
+        parameters_sha256=canonical_sha256(parameters),
+        data_sha256=dict(sorted(data.items())),
+        python=".".join(str(v) for v in sys.version_info[:3]),
+        packages_sha256=packages_sha256(),
+        kernel=kernel,
+    )
+
+
+def stage_inputs(folder: Path, sub: Submission, run_dir: Path) -> dict[str, str]:
+    """Copy the notebook and declared data into the run folder; check data against its sha256.
+
+    The kernel works in the run folder, so relative data paths resolve to these copies:
+    what the fingerprint hashes is exactly what the notebook reads.
+    """
+    from workbench.submissions import sha256_file
+
+    shutil.copyfile(folder / sub.notebook, run_dir / INPUT_NOTEBOOK)
+    hashes: dict[str, str] = {}
+    problems = []
+    for i, item in enumerate(sub.data):
+        target = run_dir / item.path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(folder / item.path, target)
+        digest = sha256_file(target)
+        if digest != item.sha256:
+            problems.append(
+                Problem(
+                    str(folder / "submission.yaml"),
+                    f"data.{i}.sha256",
+                    f"{item.path}: content changed",
+                )
+            )
+        hashes[item.path] = digest
+    if problems:
+        raise InvalidError(problems)
+    return hashes
+
+
+def _kill_tree(pid: int) -> None:
+    """Kill a kernel, its process group and every descendant, even those that left the group."""
+    import psutil
+
+    try:
+        victims = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+    except psutil.NoSuchProcess:
+        victims = []
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+    for proc in victims:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            proc.kill()
+
+
+@dataclass
+class RunControl:
+    """Shared between the runner and the execution engine: cell timings, the kernel, the clock."""
+
+    deadline: float
+    cells: list[CellTiming] = field(default_factory=list)
+    kernel_pid: int | None = None
+    timed_out: bool = False
+    _started: dict[int, tuple[str, float]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def remaining(self, cell: Any = None) -> float:
+        return max(0.1, self.deadline - time.monotonic())
+
+    def cell_executing(self, cell: Any, cell_index: int, client: Any) -> None:
+        from workbench.notebooks import cell_phase
+
+        if self.kernel_pid is None:
+            self.kernel_pid = client.km.provisioner.process.pid
+        self._started[cell_index] = (cell_phase(cell), time.time())
+
+    def cell_complete(self, cell: Any, cell_index: int) -> None:
+        started = self._started.pop(cell_index, None)
+        if started is not None:
+            phase, start = started
+            self.cells.append(
+                CellTiming(index=cell_index, phase=phase, start=start, end=time.time())
+            )
+
+    def kill(self) -> None:
+        with self._lock:
+            if self.kernel_pid is not None:
+                _kill_tree(self.kernel_pid)
+
+    @contextlib.contextmanager
+    def watchdog(self) -> Iterator[None]:
+        """Kill the kernel's whole tree at the deadline, whatever it is doing."""
+        done = threading.Event()
+
+        def watch() -> None:
+            if not done.wait(max(0.0, self.deadline - time.monotonic())):
+                self.timed_out = True
+                self.kill()
+
+        thread = threading.Thread(target=watch, name="workbench-watchdog", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            thread.join()
+            self.kill()  # nothing the notebook started outlives its run
+
+
+def _register_engine() -> None:
+    """Register the workbench's papermill engine: nbclient, with our hooks and kernel manager."""
+    from jupyter_client.manager import KernelManager
+    from papermill.clientwrap import PapermillNotebookClient
+    from papermill.engines import NBClientEngine, papermill_engines
+    from traitlets import List, Unicode
+
+    if "workbench" in papermill_engines._engines:
+        return
+
+    class WorkbenchKernelManager(KernelManager):
+        command_prefix = List(Unicode(), default_value=[]).tag(config=True)
+        isolation_name = Unicode("none").tag(config=True)
+        run_dir = Unicode("").tag(config=True)
+        limits_json = Unicode("{}").tag(config=True)
+
+        def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
+            import json
+
+            from workbench.sandbox import Limits, isolation_levels
+
+            cmd = super().format_kernel_cmd(extra_arguments)
+            level = isolation_levels.get(self.isolation_name)
+            return level.kernel_command(
+                cmd, Path(self.run_dir), Limits(**json.loads(self.limits_json))
+            )
+
+    class WorkbenchEngine(NBClientEngine):
+        @classmethod
+        def execute_managed_notebook(
+            cls, nb_man: Any, kernel_name: str, *, control: RunControl, **kwargs: Any
+        ) -> Any:
+            for unused in ("input_path", "start_timeout", "timeout", "execution_timeout"):
+                kwargs.pop(unused, None)
+            client: Any = None
+
+            def on_cell_execute(cell: Any, cell_index: int) -> None:
+                control.cell_executing(cell, cell_index, client)
+
+            client = PapermillNotebookClient(
+                nb_man,
+                kernel_name=kernel_name,
+                kernel_manager_class=WorkbenchKernelManager,
+                timeout_func=control.remaining,
+                startup_timeout=min(KERNEL_START_TIMEOUT_S, control.remaining()),
+                on_cell_execute=on_cell_execute,
+                on_cell_complete=control.cell_complete,
+                log=logging.getLogger("papermill"),
+                **kwargs,
+            )
+            return client.execute()
+
+    papermill_engines.register("workbench", WorkbenchEngine)
+
+
+def _classify(
+    nb: Any,
+    exc: BaseException | None,
+    control: RunControl,
+    required: list[str],
+    metrics: dict[str, float],
+) -> tuple[str, RunError | None, str]:
+    """The run's status, error and message, from the executed notebook and what was raised."""
+    from papermill.exceptions import PapermillExecutionError
+
+    if control.timed_out:
+        return "timed_out", None, "the run exceeded the call's time limit and was killed"
+    if isinstance(exc, PapermillExecutionError):
+        error = RunError(cell_index=exc.cell_index, ename=exc.ename, evalue=str(exc.evalue)[:2000])
+        return "failed", error, f"{exc.ename} in cell {exc.cell_index}: {str(exc.evalue)[:300]}"
+    if exc is not None:
+        name = type(exc).__name__
+        if "Timeout" in name:
+            return "timed_out", None, "the run exceeded the call's time limit"
+        return (
+            "kernel_died",
+            RunError(ename=name, evalue=str(exc)[:2000]),
+            f"the kernel died: {name}: {exc}"[:500],
+        )
+    if nb is not None:
+        for index, cell in enumerate(nb.cells):
+            for output in cell.get("outputs", []):
+                if output.get("output_type") == "error" and output.get("ename") == "SystemExit":
+                    error = RunError(
+                        cell_index=index, ename="SystemExit", evalue=output.get("evalue", "")
+                    )
+                    return (
+                        "incomplete",
+                        error,
+                        f"the notebook stopped early (SystemExit) in cell {index}",
+                    )
+        skipped = [
+            i
+            for i, c in enumerate(nb.cells)
+            if c.cell_type == "code" and c.source.strip() and c.get("execution_count") is None
+        ]
+        if skipped:
+            return "incomplete", None, f"cells not executed: {', '.join(map(str, skipped[:10]))}"
+    missing = [m for m in required if m not in metrics]
+    if missing:
+        return "incomplete", None, f"required metrics not recorded: {', '.join(missing)}"
+    return "succeeded", None, ""
+
+
+def execute_submission(
+    folder: Path,
+    sub: Submission,
+    call: Call,
+    runs_dir: Path,
+    *,
+    isolation: str | None = None,
+    kernel_name: str = "python3",
+    run_id: str | None = None,
+    on_start: Callable[[RunRecord], None] | None = None,
+) -> RunRecord:
+    """Execute one submission in a new run folder and return its record.
+
+    `on_start` receives the record in `running` state before the kernel starts, so a
+    caller can store it and a crash mid-run never looks finished.
+    """
+    import json
+
+    import nbformat
+    import papermill
+
+    from workbench.recording import numeric_metrics, read_records
+    from workbench.sandbox import Limits, isolation_levels
+
+    level = isolation_levels.get(isolation or call.protocol.isolation)
+    level.check()
+    run_id = run_id or new_run_id()
+    run_dir = (runs_dir / run_id).resolve()
+    try:
+        run_dir.mkdir(parents=True)
+    except FileExistsError as exc:
+        raise ExecutionError(f"{run_dir}: run folder already exists") from exc
+    data_hashes = stage_inputs(folder, sub, run_dir)
+    started_at = dt.datetime.now(dt.UTC)
+    record = RunRecord(
+        run_id=run_id,
+        submission=sub.key,
+        call=call.id,
+        status="running",
+        parameters=sub.parameters,
+        started_at=started_at,
+        fingerprint=fingerprint(run_dir / INPUT_NOTEBOOK, sub.parameters, data_hashes, kernel_name),
+        isolation=level.name,
+        notebook=str(run_dir / EXECUTED_NOTEBOOK),
+        run_dir=str(run_dir),
+    )
+    if on_start is not None:
+        on_start(record)
+
+    _register_engine()
+    from traitlets.config import Config
+
+    limits = Limits(memory_mb=call.protocol.memory_limit_mb)
+    config = Config()
+    config.WorkbenchKernelManager.isolation_name = level.name
+    config.WorkbenchKernelManager.run_dir = str(run_dir)
+    config.WorkbenchKernelManager.limits_json = json.dumps(limits.__dict__)
+    begin = time.monotonic()
+    control = RunControl(deadline=begin + call.protocol.time_limit_s)
+    raised: BaseException | None = None
+    output = run_dir / EXECUTED_NOTEBOOK
+    with (run_dir / OUTPUT_LOG).open("w", encoding="utf-8") as log_file, control.watchdog():
+        try:
+            papermill.execute_notebook(
+                str(run_dir / INPUT_NOTEBOOK),
+                str(output),
+                parameters=sub.parameters,
+                engine_name="workbench",
+                kernel_name=kernel_name,
+                progress_bar=False,
+                log_output=True,
+                stdout_file=log_file,
+                stderr_file=log_file,
+                # The kernel's working folder; not papermill's `cwd`, which chdirs this process.
+                resources={"metadata": {"path": str(run_dir)}},
+                control=control,
+                config=config,
+            )
+        except Exception as exc:  # every way a notebook can end is classified below
+            raised = exc
+    duration = time.monotonic() - begin
+    nb = None
+    with contextlib.suppress(Exception):
+        nb = nbformat.read(output, as_version=4)
+    records = read_records(nb) if nb is not None else {}
+    metrics = numeric_metrics(records)
+    status, error, message = _classify(nb, raised, control, call.required_metrics, metrics)
+    record = record.model_copy(
+        update={
+            "status": status,
+            "error": error,
+            "message": message,
+            "metrics": metrics,
+            "records": {k: v for k, v in records.items() if v["kind"] != "number"},
+            "finished_at": dt.datetime.now(dt.UTC),
+            "duration_s": round(duration, 3),
+            "cells": sorted(control.cells, key=lambda c: c.start),
+        }
+    )
+    (run_dir / RECORD_FILE).write_text(record.model_dump_json(indent=2), encoding="utf-8")
+    return record

@@ -1,0 +1,60 @@
+"""Runs first in the kernel's process: apply limits, scrub the environment, exec the kernel.
+
+    python -m workbench.launcher --memory-mb=4096 --scrub-env -- python -m ipykernel_launcher ...
+
+Limits set here are inherited by everything the kernel starts. This module must stay
+free of heavy imports: it runs once per kernel start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+
+from workbench.sandbox import ENV_ALLOWLIST
+
+MB = 1024 * 1024
+
+
+def _set_limit(which: int, value: int) -> None:
+    _soft, hard = resource.getrlimit(which)
+    if hard != resource.RLIM_INFINITY:
+        value = min(value, hard)
+    resource.setrlimit(which, (value, value))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="workbench.launcher")
+    parser.add_argument("--memory-mb", type=int)
+    parser.add_argument("--file-size-mb", type=int)
+    parser.add_argument("--processes", type=int)
+    parser.add_argument("--scrub-env", action="store_true")
+    parser.add_argument("--log", help="file that receives the kernel's own stdout and stderr")
+    parser.add_argument("command", nargs=argparse.REMAINDER)
+    args = parser.parse_args(argv)
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        parser.error("no command to run")
+    if args.memory_mb:
+        _set_limit(resource.RLIMIT_AS, args.memory_mb * MB)
+    if args.file_size_mb:
+        _set_limit(resource.RLIMIT_FSIZE, args.file_size_mb * MB)
+    if args.processes:
+        _set_limit(resource.RLIMIT_NPROC, args.processes)
+    env = dict(os.environ)
+    if args.scrub_env:
+        env = {k: v for k, v in env.items() if k in ENV_ALLOWLIST}
+    if args.log:
+        # The kernel's own messages belong to the run, not to the user's terminal.
+        fd = os.open(args.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        os.close(fd)
+    sys.stdout.flush()
+    os.execvpe(command[0], command, env)
+
+
+if __name__ == "__main__":
+    main()

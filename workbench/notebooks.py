@@ -1,0 +1,156 @@
+"""Notebooks: reading them safely, their `parameters` cell and their workbench metadata."""
+
+from __future__ import annotations
+
+import ast
+import keyword
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from workbench.errors import InvalidError, Problem
+
+if TYPE_CHECKING:
+    from nbformat import NotebookNode
+
+PHASES = ("data", "train", "inference", "baseline", "evaluate")
+UNTAGGED = "untagged"
+
+
+def read_notebook(path: Path) -> NotebookNode:
+    """Read and validate a notebook; anything else is a one-line `InvalidError`."""
+    import nbformat
+
+    if not path.is_file():
+        raise InvalidError.single(path, "-", "notebook file not found")
+    try:
+        nb = nbformat.read(path, as_version=4)
+    except (ValueError, UnicodeDecodeError) as exc:
+        # nbformat raises NotJSONError (a ValueError) for files that are not JSON.
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InvalidError.single(path, "-", f"not a valid notebook: {first[:200]}") from exc
+    except Exception as exc:  # nbformat's reader raises several unrelated types
+        raise InvalidError.single(path, "-", f"not a valid notebook: {exc}") from exc
+    try:
+        nbformat.validate(nb)
+    except nbformat.ValidationError as exc:
+        raise InvalidError.single(path, "-", f"not a valid notebook: {exc.message}") from exc
+    return nb
+
+
+def cell_phase(cell: Any) -> str:
+    """The phase a cell belongs to, from its tags."""
+    tags = cell.get("metadata", {}).get("tags", [])
+    return next((t for t in tags if t in PHASES), UNTAGGED)
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One entry of a notebook's `parameters` cell, as papermill reads it."""
+
+    name: str
+    default_source: str
+    annotation: str | None
+    help: str
+
+    @property
+    def default(self) -> Any:
+        """The default value when it is a literal, else the source text."""
+        try:
+            return ast.literal_eval(self.default_source)
+        except (ValueError, SyntaxError):
+            return self.default_source
+
+    @property
+    def kind(self) -> str | None:
+        """The expected Python type name: the annotation, else the default's type."""
+        if self.annotation:
+            return self.annotation
+        try:
+            value = ast.literal_eval(self.default_source)
+        except (ValueError, SyntaxError):
+            return None
+        return type(value).__name__
+
+
+def notebook_parameters(path: Path) -> dict[str, Parameter]:
+    """The notebook's parameters, read with papermill's inspection."""
+    from papermill.inspection import inspect_notebook
+
+    nb = read_notebook(path)
+    if not any("parameters" in c.get("metadata", {}).get("tags", []) for c in nb.cells):
+        raise InvalidError.single(
+            path, "parameters", "the notebook has no cell tagged 'parameters'"
+        )
+    found = inspect_notebook(str(path))
+    return {
+        name: Parameter(
+            name=name,
+            default_source=p["default"],
+            annotation=None if p["inferred_type_name"] == "None" else p["inferred_type_name"],
+            help=p["help"],
+        )
+        for name, p in found.items()
+    }
+
+
+_COMPATIBLE: dict[str, tuple[type, ...]] = {
+    "int": (int,),
+    "float": (int, float),
+    "str": (str,),
+    "bool": (bool,),
+    "list": (list,),
+    "dict": (dict,),
+    "tuple": (list, tuple),
+}
+
+
+def _accepts(kind: str | None, value: Any) -> bool:
+    if kind in (None, "NoneType") or value is None:
+        return True  # no default type to honour: papermill injects any literal
+    base = kind.split("[")[0].replace("Optional", "").strip()
+    allowed = _COMPATIBLE.get(base)
+    if allowed is None:
+        return True
+    if isinstance(value, bool) and bool not in allowed:
+        return False
+    return isinstance(value, allowed)
+
+
+def check_parameters(
+    notebook: Path, values: dict[str, Any], where: str, field: str = "parameters"
+) -> list[Problem]:
+    """Problems with `values` as parameters of `notebook`: names, existence and types."""
+    problems: list[Problem] = []
+    for name in values:
+        if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
+            problems.append(Problem(where, f"{field}.{name!r}", "not a plain Python identifier"))
+    if problems:
+        return problems
+    try:
+        declared = notebook_parameters(notebook)
+    except InvalidError as exc:
+        return exc.problems
+    for name, value in values.items():
+        param = declared.get(name)
+        if param is None:
+            known = ", ".join(declared) or "none"
+            problems.append(
+                Problem(where, f"{field}.{name}", f"not in the notebook's parameters ({known})")
+            )
+        elif not _accepts(param.kind, value):
+            problems.append(
+                Problem(
+                    where,
+                    f"{field}.{name}",
+                    f"expected {param.kind} (default {param.default_source}), "
+                    f"got {type(value).__name__} {value!r}",
+                )
+            )
+    return problems
+
+
+def workbench_metadata(nb: NotebookNode) -> dict[str, Any]:
+    """The notebook's `metadata.workbench` block (title, use case, metrics, data schema)."""
+    meta = nb.metadata.get("workbench", {})
+    return dict(meta) if isinstance(meta, dict) else {}

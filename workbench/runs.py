@@ -1,0 +1,104 @@
+"""Runs: one execution of a submission, and the record that describes it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import secrets
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Status = Literal["running", "succeeded", "failed", "timed_out", "kernel_died", "incomplete"]
+FINAL_STATUSES: tuple[Status, ...] = (
+    "succeeded",
+    "failed",
+    "timed_out",
+    "kernel_died",
+    "incomplete",
+)
+
+
+def new_run_id(now: dt.datetime | None = None) -> str:
+    """Sortable by start time, unique without coordination: `20261126T101500-3f9a1c`."""
+    now = now or dt.datetime.now(dt.UTC)
+    return f"{now:%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
+
+
+def canonical_sha256(value: Any) -> str:
+    """sha256 of a JSON value with sorted keys, so equal values hash equally."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class Fingerprint(BaseModel):
+    """What a run depends on. `input_sha256` alone decides whether two runs ran the same input."""
+
+    model_config = ConfigDict(frozen=True)
+
+    notebook_sha256: str
+    parameters_sha256: str
+    data_sha256: dict[str, str] = Field(default_factory=dict)
+    python: str
+    packages_sha256: str
+    kernel: str
+
+    @property
+    def input_sha256(self) -> str:
+        return canonical_sha256(
+            [self.notebook_sha256, self.parameters_sha256, sorted(self.data_sha256.items())]
+        )
+
+    @property
+    def digest(self) -> str:
+        return canonical_sha256(self.model_dump())
+
+
+class RunError(BaseModel):
+    """Where and why a notebook stopped."""
+
+    cell_index: int | None = None
+    ename: str
+    evalue: str = ""
+
+
+class CellTiming(BaseModel):
+    """When one code cell ran, and which phase its tags put it in (times are epoch seconds)."""
+
+    index: int
+    phase: str
+    start: float
+    end: float
+
+
+class RunRecord(BaseModel):
+    """Everything known about a run. Produced by `execute`, written by the store."""
+
+    run_id: str
+    submission: str
+    call: str
+    status: Status
+    error: RunError | None = None
+    message: str = ""
+    metrics: dict[str, float] = Field(default_factory=dict)
+    records: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    started_at: dt.datetime
+    finished_at: dt.datetime | None = None
+    duration_s: float | None = None
+    fingerprint: Fingerprint
+    isolation: str
+    notebook: str
+    run_dir: str
+    cells: list[CellTiming] = Field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        """The JSON face of a run: `workbench run --json` prints this."""
+        data = self.model_dump(mode="json", exclude={"records", "cells"})
+        data["fingerprint"] = {
+            **self.fingerprint.model_dump(),
+            "input_sha256": self.fingerprint.input_sha256,
+            "digest": self.fingerprint.digest,
+        }
+        return data

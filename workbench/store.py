@@ -1,0 +1,268 @@
+"""The store: SQLAlchemy models and the few queries the rest of the workbench needs.
+
+SQLite (WAL mode) by default; any SQLAlchemy URL, PostgreSQL included, through `--db`
+or `WORKBENCH_DB`. Runs are appended: a run row changes only through its own status
+transition from `running` to a final status, once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+    func,
+    select,
+)
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
+
+from workbench.errors import StoreError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from workbench.calls import Call
+    from workbench.runs import RunRecord
+    from workbench.submissions import Submission
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        dict[str, Any]: JSON,
+        dt.datetime: DateTime(timezone=True),
+    }
+
+
+class CallRow(Base):
+    __tablename__ = "calls"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    title: Mapped[str] = mapped_column(Text)
+    funder: Mapped[str] = mapped_column(Text)
+    document: Mapped[dict[str, Any]]
+    registered_at: Mapped[dt.datetime] = mapped_column(default=_utcnow)
+
+
+class SubmissionRow(Base):
+    __tablename__ = "submissions"
+
+    key: Mapped[str] = mapped_column(String(129), primary_key=True)  # "call/id"
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id"), index=True)
+    submission_id: Mapped[str] = mapped_column(String(64))
+    team: Mapped[str] = mapped_column(Text)
+    organisation: Mapped[str] = mapped_column(Text)
+    title: Mapped[str] = mapped_column(Text)
+    template: Mapped[str] = mapped_column(String(64))
+    document: Mapped[dict[str, Any]]
+    registered_at: Mapped[dt.datetime] = mapped_column(default=_utcnow)
+
+
+class RunRow(Base):
+    __tablename__ = "runs"
+    __table_args__ = (Index("ix_runs_submission_started", "submission_key", "started_at"),)
+
+    run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    submission_key: Mapped[str] = mapped_column(ForeignKey("submissions.key"))
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    started_at: Mapped[dt.datetime]
+    finished_at: Mapped[dt.datetime | None]
+    duration_s: Mapped[float | None] = mapped_column(Float)
+    isolation: Mapped[str] = mapped_column(String(16))
+    input_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    fingerprint_digest: Mapped[str] = mapped_column(String(64))
+    record: Mapped[dict[str, Any]]
+
+    metrics: Mapped[list[MetricRow]] = relationship(back_populates="run", lazy="selectin")
+
+
+class MetricRow(Base):
+    __tablename__ = "metrics"
+    __table_args__ = (UniqueConstraint("run_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.run_id"), index=True)
+    name: Mapped[str] = mapped_column(String(128))
+    value: Mapped[float] = mapped_column(Float)
+
+    run: Mapped[RunRow] = relationship(back_populates="metrics")
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy's "begin" event issue BEGIN IMMEDIATE: a writer takes the lock up
+    # front and waits for it, instead of failing when a read is upgraded to a write.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+class Store:
+    """A handle on the database; every public method is one short transaction."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with Session(self.engine, expire_on_commit=False) as session:
+            try:
+                with session.begin():
+                    yield session
+            except SQLAlchemyError as exc:
+                raise StoreError(f"{self.engine.url.render_as_string()}: {exc}") from exc
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # Calls and submissions are registered (refreshed) whenever they are run.
+    def register(self, call: Call, sub: Submission | None = None) -> None:
+        with self.session() as s:
+            s.merge(
+                CallRow(
+                    id=call.id,
+                    title=call.title.fr,
+                    funder=call.funder,
+                    document=call.model_dump(mode="json"),
+                )
+            )
+            if sub is not None:
+                s.merge(
+                    SubmissionRow(
+                        key=sub.key,
+                        call_id=sub.call,
+                        submission_id=sub.id,
+                        team=sub.team,
+                        organisation=sub.organisation,
+                        title=sub.title,
+                        template=sub.template,
+                        document=sub.model_dump(mode="json"),
+                    )
+                )
+
+    def start_run(self, record: RunRecord) -> None:
+        """Append a run in `running` state."""
+        with self.session() as s:
+            if s.get(RunRow, record.run_id) is not None:
+                raise StoreError(f"run {record.run_id} already exists")
+            s.add(
+                RunRow(
+                    run_id=record.run_id,
+                    submission_key=record.submission,
+                    call_id=record.call,
+                    status=record.status,
+                    started_at=record.started_at,
+                    finished_at=record.finished_at,
+                    duration_s=record.duration_s,
+                    isolation=record.isolation,
+                    input_sha256=record.fingerprint.input_sha256,
+                    fingerprint_digest=record.fingerprint.digest,
+                    record=record.model_dump(mode="json"),
+                )
+            )
+
+    def finish_run(self, record: RunRecord) -> None:
+        """Move a `running` run to its final status and add its metrics, atomically."""
+        if record.status == "running":
+            raise StoreError(f"run {record.run_id}: cannot finish with status 'running'")
+        with self.session() as s:
+            row = s.get(RunRow, record.run_id, with_for_update=True)
+            if row is None:
+                raise StoreError(f"run {record.run_id} was never started")
+            if row.status != "running":
+                raise StoreError(
+                    f"run {record.run_id} is already {row.status}; runs are never rewritten"
+                )
+            row.status = record.status
+            row.finished_at = record.finished_at
+            row.duration_s = record.duration_s
+            row.record = record.model_dump(mode="json")
+            for name, value in sorted(record.metrics.items()):
+                s.add(MetricRow(run_id=record.run_id, name=name, value=value))
+
+    def add_run(self, record: RunRecord) -> None:
+        """Store a run that already finished elsewhere (a worker), in one go."""
+        self.start_run(record.model_copy(update={"status": "running"}))
+        self.finish_run(record)
+
+    def run(self, run_id: str) -> RunRow | None:
+        with self.session() as s:
+            return s.get(RunRow, run_id)
+
+    def runs(self, submission_key: str | None = None, call_id: str | None = None) -> list[RunRow]:
+        query = select(RunRow).order_by(RunRow.started_at, RunRow.run_id)
+        if submission_key:
+            query = query.where(RunRow.submission_key == submission_key)
+        if call_id:
+            query = query.where(RunRow.call_id == call_id)
+        with self.session() as s:
+            return list(s.scalars(query))
+
+    def latest_runs(self, call_id: str) -> list[tuple[SubmissionRow, RunRow | None]]:
+        """Each registered submission of a call with its most recent run (None if never run)."""
+        latest = (
+            select(RunRow.submission_key, func.max(RunRow.started_at).label("started_at"))
+            .where(RunRow.call_id == call_id)
+            .group_by(RunRow.submission_key)
+            .subquery()
+        )
+        query = (
+            select(SubmissionRow, RunRow)
+            .outerjoin(latest, latest.c.submission_key == SubmissionRow.key)
+            .outerjoin(
+                RunRow,
+                (RunRow.submission_key == latest.c.submission_key)
+                & (RunRow.started_at == latest.c.started_at),
+            )
+            .where(SubmissionRow.call_id == call_id)
+            .order_by(SubmissionRow.key)
+        )
+        with self.session() as s:
+            # Ordered by run id, so when two runs share a start time the later id wins.
+            rows = {
+                sub.key: (sub, run)
+                for sub, run in s.execute(query.order_by(RunRow.run_id)).tuples()
+            }
+            return list(rows.values())
+
+    def count(self, model: type[Base]) -> int:
+        with self.session() as s:
+            return s.scalar(select(func.count()).select_from(model)) or 0
+
+
+def open_store(url: str, *, create: bool = True) -> Store:
+    """Open (and by default create) the store at a SQLAlchemy URL."""
+    kwargs: dict[str, Any] = {}
+    if url.startswith("sqlite"):
+        kwargs["connect_args"] = {"timeout": 30}
+    try:
+        engine = create_engine(url, **kwargs)
+        if engine.dialect.name == "sqlite":
+            event.listen(engine, "connect", _sqlite_connect)
+            event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        if create:
+            Base.metadata.create_all(engine)
+    except SQLAlchemyError as exc:
+        raise StoreError(f"{url}: cannot open the store: {exc}") from exc
+    except ModuleNotFoundError as exc:
+        raise StoreError(f"{url}: the database driver is not installed ({exc.name})") from exc
+    return Store(engine)

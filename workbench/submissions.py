@@ -1,0 +1,191 @@
+"""Submissions: a team's answer to a call, one folder each, and their validation."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import EmailStr, Field, field_validator
+
+from workbench.calls import CUSTOM_TEMPLATE, Call
+from workbench.documents import SLUG_PATTERN, Document, load_document
+from workbench.errors import InputError, InvalidError, NotFoundError, Problem
+
+if TYPE_CHECKING:
+    from workbench.workspace import Workspace
+
+Slug = Annotated[str, Field(pattern=SLUG_PATTERN, max_length=64)]
+State = Literal["draft", "submitted", "in_review", "accepted", "rejected", "dismissed"]
+SUBMISSION_FILE = "submission.yaml"
+NOTEBOOK_FILE = "notebook.ipynb"
+
+
+class DataFile(Document):
+    """A data file the team declares, pinned by its sha256."""
+
+    path: str
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+    @field_validator("path")
+    @classmethod
+    def _inside_submission(cls, value: str) -> str:
+        pure = PurePosixPath(value)
+        if pure.is_absolute() or ".." in pure.parts or not value.strip():
+            raise ValueError("must be a relative path inside the submission folder")
+        return value
+
+
+class Submission(Document):
+    id: Slug
+    call: Slug
+    team: str = Field(min_length=1)
+    organisation: str = Field(min_length=1)
+    contact: EmailStr | None = None
+    title: str = Field(min_length=1)
+    template: Slug
+    notebook: str = NOTEBOOK_FILE
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    data: list[DataFile] = Field(default_factory=list)
+    answers: dict[str, Any] = Field(default_factory=dict)
+    state: State = "submitted"
+
+    @field_validator("notebook")
+    @classmethod
+    def _notebook_name(cls, value: str) -> str:
+        if "/" in value or "\\" in value or value.startswith(".") or not value.endswith(".ipynb"):
+            raise ValueError("must be the file name of an .ipynb in the submission folder")
+        return value
+
+    @property
+    def key(self) -> str:
+        return f"{self.call}/{self.id}"
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_submission(folder: Path) -> Submission:
+    """Load `folder/submission.yaml`; its id and call must match the folder it lives in."""
+    path = folder / SUBMISSION_FILE
+    sub = load_document(path, Submission)
+    problems = []
+    if sub.id != folder.name:
+        problems.append(Problem(str(path), "id", f"{sub.id!r} does not match the folder name"))
+    if sub.call != folder.parent.name:
+        problems.append(
+            Problem(
+                str(path), "call", f"{sub.call!r} does not match the folder {folder.parent.name!r}"
+            )
+        )
+    if problems:
+        raise InvalidError(problems)
+    return sub
+
+
+def check_submission(folder: Path, sub: Submission, call: Call) -> list[Problem]:
+    """Every problem with a loaded submission against its call; empty when it is valid."""
+    from workbench.notebooks import check_parameters
+
+    where = str(folder / SUBMISSION_FILE)
+    problems: list[Problem] = []
+    if not call.accepts_template(sub.template):
+        accepted = ", ".join(call.templates)
+        problems.append(
+            Problem(
+                where,
+                "template",
+                f"{sub.template!r} is not accepted by call {call.id!r} ({accepted})",
+            )
+        )
+    notebook = folder / sub.notebook
+    problems += check_parameters(notebook, sub.parameters, where)
+    for i, item in enumerate(sub.data):
+        path = folder / item.path
+        if not path.resolve().is_relative_to(folder.resolve()):
+            problems.append(Problem(where, f"data.{i}.path", "leaves the submission folder"))
+        elif not path.is_file():
+            problems.append(Problem(where, f"data.{i}.path", f"{item.path}: file not found"))
+        elif sha256_file(path) != item.sha256:
+            problems.append(
+                Problem(
+                    where, f"data.{i}.sha256", f"{item.path}: content does not match its sha256"
+                )
+            )
+    for question in call.questionnaire:
+        issue = question.check_answer(sub.answers.get(question.id))
+        if issue:
+            problems.append(Problem(where, f"answers.{question.id}", issue))
+    for answer in sub.answers:
+        if call.question(answer) is None:
+            problems.append(Problem(where, f"answers.{answer}", "no such question in the call"))
+    return problems
+
+
+def validate_submission(folder: Path, workspace: Workspace) -> tuple[Submission, Call]:
+    """Load and fully check one submission; raise `InvalidError` with every problem."""
+    sub = load_submission(folder)
+    try:
+        call = workspace.call(sub.call)
+    except NotFoundError as exc:
+        raise InvalidError.single(folder / SUBMISSION_FILE, "call", str(exc)) from exc
+    problems = check_submission(folder, sub, call)
+    if problems:
+        raise InvalidError(problems)
+    return sub, call
+
+
+def new_submission(
+    workspace: Workspace,
+    call_id: str,
+    template: str,
+    submission_id: str,
+    team: str,
+    organisation: str | None = None,
+    title: str | None = None,
+) -> Path:
+    """Create `submissions/CALL/ID/` from a template, its default parameters written out."""
+    import shutil
+
+    import yaml
+
+    from workbench.notebooks import notebook_parameters
+
+    call = workspace.call(call_id)
+    if not re.match(SLUG_PATTERN, submission_id):
+        raise InputError(f"{submission_id!r}: submission ids are slugs ([a-z0-9][a-z0-9-]*)")
+    if template == CUSTOM_TEMPLATE:
+        raise InputError("a custom notebook is not created from a template: copy it into a folder")
+    if not call.accepts_template(template):
+        raise InputError(f"template {template!r} is not accepted by call {call_id!r}")
+    source = workspace.template_path(template)
+    folder = workspace.submissions_dir / call_id / submission_id
+    if folder.exists():
+        raise InputError(f"{folder}: already exists")
+    defaults = {name: p.default for name, p in notebook_parameters(source).items()}
+    doc: dict[str, Any] = {
+        "id": submission_id,
+        "call": call_id,
+        "team": team,
+        "organisation": organisation or team,
+        "contact": None,
+        "title": title or f"{team}: {template}",
+        "template": template,
+        "notebook": NOTEBOOK_FILE,
+        "parameters": defaults,
+        "data": [],
+        "answers": {q.id: None for q in call.questionnaire},
+        "state": "draft",
+    }
+    folder.mkdir(parents=True)
+    shutil.copyfile(source, folder / NOTEBOOK_FILE)
+    (folder / SUBMISSION_FILE).write_text(
+        yaml.safe_dump(doc, sort_keys=False, allow_unicode=True), encoding="utf-8"
+    )
+    return folder

@@ -1,0 +1,66 @@
+"""Validation of a workspace's calls and submissions, reporting every problem at once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from workbench.errors import InputError, InvalidError, Problem
+from workbench.workspace import Workspace
+
+
+@dataclass
+class ValidationReport:
+    checked: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _check_call(path: Path, report: ValidationReport) -> None:
+    from workbench.calls import load_call
+
+    report.checked.append(str(path))
+    try:
+        load_call(path)
+    except InvalidError as exc:
+        report.problems += exc.problems
+    except InputError as exc:
+        report.problems.append(Problem(str(path), "-", str(exc)))
+
+
+def _check_submission(folder: Path, workspace: Workspace, report: ValidationReport) -> None:
+    from workbench.submissions import validate_submission
+
+    report.checked.append(str(folder))
+    try:
+        validate_submission(folder, workspace)
+    except InvalidError as exc:
+        report.problems += exc.problems
+    except InputError as exc:
+        report.problems.append(Problem(str(folder / "submission.yaml"), "-", str(exc)))
+
+
+def validate(workspace: Workspace, paths: list[Path] | None = None) -> ValidationReport:
+    """Check the given calls and submissions, or all of the workspace's when none are given."""
+    report = ValidationReport()
+    if not paths:
+        paths = sorted(workspace.calls_dir.glob("*.yaml")) + workspace.submission_dirs()
+    for path in paths:
+        if path.is_dir() and (path / "submission.yaml").is_file():
+            _check_submission(path, workspace, report)
+        elif path.name == "submission.yaml":
+            _check_submission(path.parent, workspace, report)
+        elif path.suffix in {".yaml", ".yml"} and path.is_file():
+            _check_call(path, report)
+        elif path.is_dir():
+            for folder in sorted(p.parent for p in path.rglob("submission.yaml")):
+                _check_submission(folder, workspace, report)
+        else:
+            report.checked.append(str(path))
+            report.problems.append(
+                Problem(str(path), "-", "not a call file or a submission folder")
+            )
+    return report
