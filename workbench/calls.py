@@ -34,7 +34,10 @@ class Tolerance(Document):
     rel: float = Field(default=0.0, ge=0)
 
     def accepts(self, reference: float, value: float) -> bool:
-        return abs(value - reference) <= self.abs + self.rel * abs(reference)
+        allowed = self.abs + self.rel * abs(reference)
+        gap = abs(value - reference)
+        # isclose: 1.1 - 1.0 is 0.10000000000000009, which a 0.1 tolerance must accept.
+        return gap <= allowed or math.isclose(gap, allowed, rel_tol=1e-9)
 
 
 class Protocol(Document):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import math
 import os
 import shutil
 import signal
@@ -125,8 +126,9 @@ class RunControl:
     _started: dict[int, tuple[str, float]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def remaining(self, cell: Any = None) -> float:
-        return max(0.1, self.deadline - time.monotonic())
+    def remaining(self, cell: Any = None) -> int:
+        """Whole seconds left before the deadline (nbclient's timeouts are integers)."""
+        return max(1, math.ceil(self.deadline - time.monotonic()))
 
     def cell_executing(self, cell: Any, cell_index: int, client: Any) -> None:
         from workbench.notebooks import cell_phase
@@ -170,7 +172,7 @@ class RunControl:
 
 def _register_engine() -> None:
     """Register the workbench's papermill engine: nbclient, with our hooks and kernel manager."""
-    from jupyter_client.manager import KernelManager
+    from jupyter_client.manager import AsyncKernelManager
     from papermill.clientwrap import PapermillNotebookClient
     from papermill.engines import NBClientEngine, papermill_engines
     from traitlets import List, Unicode
@@ -178,7 +180,7 @@ def _register_engine() -> None:
     if "workbench" in papermill_engines._engines:
         return
 
-    class WorkbenchKernelManager(KernelManager):
+    class WorkbenchKernelManager(AsyncKernelManager):
         command_prefix = List(Unicode(), default_value=[]).tag(config=True)
         isolation_name = Unicode("none").tag(config=True)
         run_dir = Unicode("").tag(config=True)
@@ -223,49 +225,64 @@ def _register_engine() -> None:
     papermill_engines.register("workbench", WorkbenchEngine)
 
 
+def _team_index(cell: Any, team_nb: Any) -> int | None:
+    """Index of an executed cell in the team's own notebook (before papermill's additions)."""
+    for index, original in enumerate(team_nb.cells if team_nb is not None else []):
+        if cell.get("id") and original.get("id") == cell.get("id"):
+            return index
+    for index, original in enumerate(team_nb.cells if team_nb is not None else []):
+        if original.source == cell.source:
+            return index
+    return None
+
+
+def _error_cell(nb: Any, ename: str | None = None) -> Any:
+    for cell in nb.cells if nb is not None else []:
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error" and ename in (None, output.get("ename")):
+                return cell, output
+    return None, None
+
+
 def _classify(
     nb: Any,
+    team_nb: Any,
     exc: BaseException | None,
     control: RunControl,
     required: list[str],
     metrics: dict[str, float],
 ) -> tuple[str, RunError | None, str]:
-    """The run's status, error and message, from the executed notebook and what was raised."""
+    """The run's status, error and message, from the executed notebook and what was raised.
+
+    Cell indices are those of the team's notebook, which is what the team can open.
+    """
     from papermill.exceptions import PapermillExecutionError
 
     if control.timed_out:
         return "timed_out", None, "the run exceeded the call's time limit and was killed"
     if isinstance(exc, PapermillExecutionError):
-        error = RunError(cell_index=exc.cell_index, ename=exc.ename, evalue=str(exc.evalue)[:2000])
-        return "failed", error, f"{exc.ename} in cell {exc.cell_index}: {str(exc.evalue)[:300]}"
+        cell, _ = _error_cell(nb, exc.ename)
+        index = _team_index(cell, team_nb) if cell is not None else None
+        error = RunError(cell_index=index, ename=exc.ename, evalue=str(exc.evalue)[:2000])
+        return "failed", error, f"{exc.ename} in cell {index}: {str(exc.evalue)[:300]}"
     if exc is not None:
         name = type(exc).__name__
-        if "Timeout" in name:
+        if isinstance(exc, TimeoutError) or "Timeout" in name:
             return "timed_out", None, "the run exceeded the call's time limit"
-        return (
-            "kernel_died",
-            RunError(ename=name, evalue=str(exc)[:2000]),
-            f"the kernel died: {name}: {exc}"[:500],
-        )
-    if nb is not None:
-        for index, cell in enumerate(nb.cells):
-            for output in cell.get("outputs", []):
-                if output.get("output_type") == "error" and output.get("ename") == "SystemExit":
-                    error = RunError(
-                        cell_index=index, ename="SystemExit", evalue=output.get("evalue", "")
-                    )
-                    return (
-                        "incomplete",
-                        error,
-                        f"the notebook stopped early (SystemExit) in cell {index}",
-                    )
-        skipped = [
-            i
-            for i, c in enumerate(nb.cells)
-            if c.cell_type == "code" and c.source.strip() and c.get("execution_count") is None
-        ]
-        if skipped:
-            return "incomplete", None, f"cells not executed: {', '.join(map(str, skipped[:10]))}"
+        message = f"the kernel died: {name}: {exc}"[:500]
+        return "kernel_died", RunError(ename=name, evalue=str(exc)[:2000]), message
+    cell, output = _error_cell(nb, "SystemExit")
+    if cell is not None:
+        index = _team_index(cell, team_nb)
+        error = RunError(cell_index=index, ename="SystemExit", evalue=output.get("evalue", ""))
+        return "incomplete", error, f"the notebook stopped early (SystemExit) in cell {index}"
+    skipped = [
+        _team_index(c, team_nb)
+        for c in (nb.cells if nb is not None else [])
+        if c.cell_type == "code" and c.source.strip() and c.get("execution_count") is None
+    ]
+    if skipped:
+        return "incomplete", None, f"cells not executed: {', '.join(map(str, skipped[:10]))}"
     missing = [m for m in required if m not in metrics]
     if missing:
         return "incomplete", None, f"required metrics not recorded: {', '.join(missing)}"
@@ -353,12 +370,14 @@ def execute_submission(
         except Exception as exc:  # every way a notebook can end is classified below
             raised = exc
     duration = time.monotonic() - begin
-    nb = None
+    nb = team_nb = None
     with contextlib.suppress(Exception):
         nb = nbformat.read(output, as_version=4)
+    with contextlib.suppress(Exception):
+        team_nb = nbformat.read(run_dir / INPUT_NOTEBOOK, as_version=4)
     records = read_records(nb) if nb is not None else {}
     metrics = numeric_metrics(records)
-    status, error, message = _classify(nb, raised, control, call.required_metrics, metrics)
+    status, error, message = _classify(nb, team_nb, raised, control, call.required_metrics, metrics)
     record = record.model_copy(
         update={
             "status": status,

@@ -238,10 +238,7 @@ class Store:
         )
         with self.session() as s:
             # Ordered by run id, so when two runs share a start time the later id wins.
-            rows = {
-                sub.key: (sub, run)
-                for sub, run in s.execute(query.order_by(RunRow.run_id)).tuples()
-            }
+            rows = {sub.key: (sub, run) for sub, run in s.execute(query.order_by(RunRow.run_id))}
             return list(rows.values())
 
     def count(self, model: type[Base]) -> int:
