@@ -1,0 +1,198 @@
+"""The store: append-only runs, SQLite in WAL mode under concurrent writers, PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+from workbench.calls import load_call
+from workbench.errors import StoreError
+from workbench.runs import Fingerprint, RunRecord, new_run_id
+from workbench.store import MetricRow, RunRow, Store, open_store
+from workbench.submissions import load_submission
+
+CALL = load_call(ROOT / "calls" / "diat.yaml")
+SUB = load_submission(next((ROOT / "submissions" / "diat").iterdir()))
+
+
+def make_record(status: str = "running", **metrics: float) -> RunRecord:
+    return RunRecord(
+        run_id=new_run_id(),
+        submission=SUB.key,
+        call=CALL.id,
+        status=status,  # type: ignore[arg-type]
+        started_at=dt.datetime.now(dt.UTC),
+        fingerprint=Fingerprint(
+            notebook_sha256="a" * 64,
+            parameters_sha256="b" * 64,
+            python="3.11.7",
+            packages_sha256="c" * 64,
+            kernel="python3",
+        ),
+        isolation="process",
+        notebook="runs/x/notebook.ipynb",
+        run_dir="runs/x",
+        metrics=metrics,
+    )
+
+
+def finished(record: RunRecord, status: str = "succeeded") -> RunRecord:
+    return record.model_copy(
+        update={"status": status, "finished_at": dt.datetime.now(dt.UTC), "duration_s": 1.0}
+    )
+
+
+def exercise(store: Store) -> None:
+    """The store's contract, run against every backend."""
+    store.register(CALL, SUB)
+    store.register(CALL, SUB)  # registering again refreshes, it does not duplicate
+    first = make_record()
+    store.start_run(first)
+    store.finish_run(finished(first.model_copy(update={"metrics": {"ai.mae": 1.5}})))
+    with pytest.raises(StoreError, match="never rewritten"):
+        store.finish_run(finished(first, "failed"))
+    with pytest.raises(StoreError, match="already exists"):
+        store.start_run(first)
+    second = make_record()
+    store.start_run(second)
+    (_, latest), = store.latest_runs(CALL.id)
+    assert latest is not None and latest.run_id == second.run_id and latest.status == "running"
+    store.finish_run(finished(second, "failed"))
+    runs = store.runs(SUB.key)
+    assert [(r.run_id, r.status) for r in runs] == [
+        (first.run_id, "succeeded"),
+        (second.run_id, "failed"),
+    ]
+    assert {m.name: m.value for m in runs[0].metrics} == {"ai.mae": 1.5}
+    assert store.count(MetricRow) == 1
+
+
+def test_sqlite_store_contract(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'w.db'}")
+    try:
+        exercise(store)
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    finally:
+        store.close()
+
+
+def test_cannot_finish_as_running(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'w.db'}")
+    store.register(CALL, SUB)
+    record = make_record()
+    store.start_run(record)
+    with pytest.raises(StoreError, match="cannot finish"):
+        store.finish_run(record)
+    store.close()
+
+
+def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    setup = open_store(url)
+    setup.register(CALL, SUB)
+    setup.close()
+    errors: list[BaseException] = []
+
+    def writer() -> None:
+        store = open_store(url)
+        try:
+            for _ in range(15):
+                record = make_record()
+                store.start_run(record)
+                store.finish_run(finished(record.model_copy(update={"metrics": {"m": 1.0}})))
+        except BaseException as exc:  # collected and asserted on below
+            errors.append(exc)
+        finally:
+            store.close()
+
+    threads = [threading.Thread(target=writer) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    store = open_store(url)
+    assert store.count(RunRow) == 60
+    assert store.count(MetricRow) == 60
+    store.close()
+
+
+def test_unreachable_database_is_a_store_error() -> None:
+    with pytest.raises(StoreError, match="cannot open the store"):
+        open_store("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    """A throwaway PostgreSQL server on 127.0.0.1, started and stopped by this fixture."""
+    if os.environ.get("WORKBENCH_TEST_POSTGRES"):
+        yield os.environ["WORKBENCH_TEST_POSTGRES"]
+        return
+    initdb, postgres = shutil.which("initdb"), shutil.which("postgres")
+    for candidate in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
+        initdb = initdb or str(candidate / "initdb") if (candidate / "initdb").exists() else initdb
+        postgres = postgres or str(candidate / "postgres")
+    if not initdb or not postgres:
+        pytest.skip("no PostgreSQL server binaries (initdb, postgres) on this machine")
+    as_user: list[str] = []
+    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+        if not shutil.which("runuser"):
+            pytest.skip("running as root without runuser: cannot start PostgreSQL")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    # Not under pytest's tmp folder: it is private to root, and the server runs as postgres.
+    base = Path(tempfile.mkdtemp(prefix="workbench-pg-"))
+    data = base / "data"
+    if as_user:
+        shutil.chown(base, "postgres")
+    subprocess.run([*as_user, initdb, "-D", str(data), "-U", "postgres", "--auth=trust"],
+                   check=True, capture_output=True)
+    port = _free_port()
+    server = subprocess.Popen(
+        [*as_user, postgres, "-D", str(data), "-p", str(port), "-h", "127.0.0.1", "-k", str(base)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                time.sleep(0.5)
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    pytest.skip("PostgreSQL did not start")
+                time.sleep(0.2)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.mark.postgres
+def test_postgresql_store_contract(postgres_url: str) -> None:
+    store = open_store(postgres_url)
+    try:
+        exercise(store)
+    finally:
+        store.close()
