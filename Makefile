@@ -29,8 +29,8 @@ demo: $(VENV)/.installed-run
 	@for call in calls/*.yaml; do $(WB) results "$$(basename $$call .yaml)"; done
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check workbench tests benchmarks
-	$(BIN)/ruff format --check workbench tests benchmarks
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy

@@ -78,9 +78,16 @@ def test_end_to_end_through_the_real_cli(
     )
     assert run.returncode == 0, run.stderr
     record = json.loads(run.stdout)
-    assert {"run_id", "submission", "call", "status", "metrics", "duration_s", "fingerprint", "notebook"} <= set(
-        record
-    )
+    assert {
+        "run_id",
+        "submission",
+        "call",
+        "status",
+        "metrics",
+        "duration_s",
+        "fingerprint",
+        "notebook",
+    } <= set(record)
     assert record["status"] == "succeeded"
     assert record["metrics"]["n_predictions"] == 5
     assert Path(record["notebook"]).is_file()

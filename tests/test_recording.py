@@ -35,7 +35,9 @@ def displayed(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
         ([1, 2], "json", [1, 2]),
     ],
 )
-def test_record_encodes_values(displayed: list[dict[str, Any]], value: Any, kind: str, stored: Any) -> None:
+def test_record_encodes_values(
+    displayed: list[dict[str, Any]], value: Any, kind: str, stored: Any
+) -> None:
     recording.record("x", value)
     assert displayed == [{"name": "x", "kind": kind, "value": stored}]
 
@@ -60,7 +62,9 @@ def test_record_dataframe(displayed: list[dict[str, Any]]) -> None:
         ("x", "y" * 3_000_000, "limit"),
     ],
 )
-def test_record_refuses(displayed: list[dict[str, Any]], name: str, value: Any, message: str) -> None:
+def test_record_refuses(
+    displayed: list[dict[str, Any]], name: str, value: Any, message: str
+) -> None:
     with pytest.raises(RecordError, match=message):
         recording.record(name, value)
     assert displayed == []

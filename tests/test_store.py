@@ -66,7 +66,7 @@ def exercise(store: Store) -> None:
         store.start_run(first)
     second = make_record()
     store.start_run(second)
-    (_, latest), = store.latest_runs(CALL.id)
+    ((_, latest),) = store.latest_runs(CALL.id)
     assert latest is not None and latest.run_id == second.run_id and latest.status == "running"
     store.finish_run(finished(second, "failed"))
     runs = store.runs(SUB.key)
@@ -162,8 +162,11 @@ def postgres_url() -> Iterator[str]:
     data = base / "data"
     if as_user:
         shutil.chown(base, "postgres")
-    subprocess.run([*as_user, initdb, "-D", str(data), "-U", "postgres", "--auth=trust"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [*as_user, initdb, "-D", str(data), "-U", "postgres", "--auth=trust"],
+        check=True,
+        capture_output=True,
+    )
     port = _free_port()
     server = subprocess.Popen(
         [*as_user, postgres, "-D", str(data), "-p", str(port), "-h", "127.0.0.1", "-k", str(base)],

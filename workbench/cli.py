@@ -171,12 +171,12 @@ def results(ctx: click.Context, call: str, fmt: str) -> None:
         rows = call_results(store, call)
     finally:
         store.close()
-    metric_names = sorted({name for row in rows for name in row["metrics"]})
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2))
     elif fmt == "csv":
         import csv
 
+        metric_names = sorted({name for row in rows for name in row["metrics"]})
         columns = [
             "submission",
             "team",
@@ -192,20 +192,89 @@ def results(ctx: click.Context, call: str, fmt: str) -> None:
             flat = {**row, **row["metrics"]}
             writer.writerow([flat.get(c, "") if flat.get(c) is not None else "" for c in columns])
     else:
-        from rich.table import Table
+        _console().print(_results_table(call, rows))
 
-        table = Table(title=f"Results: {call}")
-        for column in ("submission", "team", "template", "status", "duration (s)", *metric_names):
-            table.add_column(column, overflow="fold")
-        for row in rows:
-            duration = f"{row['duration_s']:.1f}" if row["duration_s"] is not None else "-"
-            values = [
-                f"{row['metrics'][m]:.4g}" if m in row["metrics"] else "-" for m in metric_names
-            ]
-            table.add_row(
-                row["submission"], row["team"], row["template"], row["status"], duration, *values
-            )
-        _console().print(table)
+
+def _results_table(call: str, rows: list[dict[str, Any]]) -> Any:
+    """The primary metric as the workbench recomputed it, AI against baseline."""
+    from rich.table import Table
+
+    table = Table(title=f"Results: {call}")
+    for column in ("submission", "team", "template", "status", "s", "metric", "AI", "baseline"):
+        table.add_column(column, overflow="fold")
+    table.add_column("gain", justify="right")
+    for row in rows:
+        score = row["score"] or {}
+        duration = f"{row['duration_s']:.1f}" if row["duration_s"] is not None else "-"
+        status_style = "green" if row["status"] == "succeeded" else "red"
+        gain = score.get("gain_vs_baseline")
+        gain_text = "-" if gain is None else f"[{'green' if gain > 0 else 'red'}]{gain:+.1%}[/]"
+        if score.get("disagrees"):
+            gain_text += " [yellow](!)[/]"
+        table.add_row(
+            row["submission"].split("/", 1)[1],
+            row["team"],
+            row["template"],
+            f"[{status_style}]{row['status']}[/]",
+            duration,
+            score.get("metric", "-"),
+            f"{score['ai']:.4g}" if score else "-",
+            f"{score['baseline']:.4g}" if score else "-",
+            gain_text,
+        )
+    table.caption = (
+        "gain: improvement of the AI over the non-AI baseline, recomputed by the workbench; "
+        "(!): the notebook's own numbers differ"
+    )
+    return table
+
+
+@main.command()
+@click.option("--lang", type=click.Choice(["fr", "en"]), default="en", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the templates' metadata as JSON.")
+@click.pass_context
+def templates(ctx: click.Context, lang: str, as_json: bool) -> None:
+    """List the notebook templates, from their metadata."""
+    import dataclasses
+
+    from rich.table import Table
+
+    from workbench.templates import list_templates
+
+    infos = list_templates(_workspace(ctx))
+    if as_json:
+        click.echo(json.dumps([dataclasses.asdict(i) for i in infos], indent=2, ensure_ascii=False))
+        return
+    table = Table(title="Templates")
+    for column in ("template", "use case", "title", "primary metric"):
+        table.add_column(column, overflow="fold")
+    for info in infos:
+        metric = info.primary_metric
+        table.add_row(
+            info.id,
+            info.use_case,
+            info.text("title", lang),
+            f"{metric.get('name', '-')} ({metric.get('direction', '?')} is better)",
+        )
+    _console().print(table)
+
+
+@main.command()
+@click.argument("submission")
+@click.option("--port", default=8888, show_default=True, help="Port on 127.0.0.1.")
+@click.option("--no-browser", is_flag=True, help="Do not open a browser.")
+@click.pass_context
+def lab(ctx: click.Context, submission: str, port: int, no_browser: bool) -> None:
+    """Open a submission's notebook in JupyterLab, served on 127.0.0.1."""
+    import os
+
+    from workbench.lab import lab_command
+    from workbench.submissions import load_submission
+
+    folder = _workspace(ctx).submission_dir(submission)
+    sub = load_submission(folder)
+    command = lab_command(folder, sub.notebook, port=port, open_browser=not no_browser)
+    os.execv(command[0], command)
 
 
 if __name__ == "__main__":

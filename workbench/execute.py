@@ -29,6 +29,7 @@ from workbench.runs import (
     Fingerprint,
     RunError,
     RunRecord,
+    RunScore,
     canonical_sha256,
     new_run_id,
 )
@@ -289,6 +290,17 @@ def _classify(
     return "succeeded", None, ""
 
 
+def _score(metrics: dict[str, float], records: dict[str, Any]) -> RunScore | None:
+    """The workbench's own score; a notebook cannot record `gain_vs_baseline` itself."""
+    import dataclasses
+
+    from workbench.scoring import score_run
+
+    metrics.pop("gain_vs_baseline", None)
+    score = score_run(metrics, records)
+    return RunScore(**dataclasses.asdict(score)) if score is not None else None
+
+
 def execute_submission(
     folder: Path,
     sub: Submission,
@@ -377,6 +389,9 @@ def execute_submission(
         team_nb = nbformat.read(run_dir / INPUT_NOTEBOOK, as_version=4)
     records = read_records(nb) if nb is not None else {}
     metrics = numeric_metrics(records)
+    score = _score(metrics, records)
+    if score is not None and math.isfinite(score.gain_vs_baseline):
+        metrics["gain_vs_baseline"] = score.gain_vs_baseline
     status, error, message = _classify(nb, team_nb, raised, control, call.required_metrics, metrics)
     record = record.model_copy(
         update={
@@ -384,6 +399,7 @@ def execute_submission(
             "error": error,
             "message": message,
             "metrics": metrics,
+            "score": score,
             "records": {k: v for k, v in records.items() if v["kind"] != "number"},
             "finished_at": dt.datetime.now(dt.UTC),
             "duration_s": round(duration, 3),

@@ -23,6 +23,7 @@ def call_results(store: Store, call_id: str) -> list[dict[str, Any]]:
                 "duration_s": run.duration_s if run else None,
                 "message": record.get("message", ""),
                 "metrics": {m.name: m.value for m in run.metrics} if run else {},
+                "score": record.get("score"),
             }
         )
     return rows

@@ -72,6 +72,17 @@ class CellTiming(BaseModel):
     end: float
 
 
+class RunScore(BaseModel):
+    """The primary metric recomputed by the workbench from the recorded predictions."""
+
+    metric: str
+    direction: Literal["lower", "higher"]
+    ai: float
+    baseline: float
+    gain_vs_baseline: float
+    disagrees: bool = Field(description="the notebook reported different numbers")
+
+
 class RunRecord(BaseModel):
     """Everything known about a run. Produced by `execute`, written by the store."""
 
@@ -83,6 +94,7 @@ class RunRecord(BaseModel):
     message: str = ""
     metrics: dict[str, float] = Field(default_factory=dict)
     records: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    score: RunScore | None = None
     parameters: dict[str, Any] = Field(default_factory=dict)
     started_at: dt.datetime
     finished_at: dt.datetime | None = None
