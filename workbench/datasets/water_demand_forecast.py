@@ -38,12 +38,12 @@ def generate(seed: int = 0, days: int = 3 * 365, start: str = "2022-01-01") -> p
 
     rng = np.random.default_rng(seed)
     dates = pd.date_range(start, periods=days, freq="D")
-    doy = dates.dayofyear.to_numpy()
+    doy = dates.day_of_year.to_numpy()
     season = np.cos(2 * np.pi * (doy - 205) / 365.25)
     temp = 13 + 9 * season + rng.normal(0, 3, days)
     wet = rng.random(days) < 0.3
     rain = np.where(wet, rng.exponential(6.0, days), 0.0)
-    weekday = dates.dayofweek.to_numpy()
+    weekday = dates.day_of_week.to_numpy()
     weekly = np.select([weekday == 5, weekday == 6], [0.95, 0.91], 1.0)
     annual = 1 + np.where(season > 0, 0.18, 0.08) * season
     holidays = np.where(
