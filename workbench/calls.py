@@ -50,6 +50,10 @@ class Protocol(Document):
     isolation: IsolationLevel = "sandbox"
     tolerances: dict[str, Tolerance] = Field(default_factory=dict)
     default_tolerance: Tolerance = Field(default_factory=lambda: Tolerance(rel=1e-6))
+    reference_machine: str | None = Field(
+        default=None, description="fingerprint of the machine every run must be measured on"
+    )
+    wue: float | None = Field(default=None, ge=0, description="water usage effectiveness, L/kWh")
 
     def tolerance(self, metric: str) -> Tolerance:
         return self.tolerances.get(metric, self.default_tolerance)

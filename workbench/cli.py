@@ -165,10 +165,10 @@ def results(ctx: click.Context, call: str, fmt: str) -> None:
     from workbench.store import open_store
 
     workspace = _workspace(ctx)
-    workspace.call(call)  # an unknown call is an error, not an empty table
+    protocol = workspace.call(call).protocol  # an unknown call is an error, not an empty table
     store = open_store(workspace.db_url)
     try:
-        rows = call_results(store, call)
+        rows = call_results(store, call, protocol.reference_machine)
     finally:
         store.close()
     if fmt == "json":
@@ -195,6 +195,22 @@ def results(ctx: click.Context, call: str, fmt: str) -> None:
         _console().print(_results_table(call, rows))
 
 
+def _energy_cells(energy: dict[str, Any] | None) -> list[str]:
+    if not energy or not energy.get("measured"):
+        reason = (energy or {}).get("reason") or "not measured"
+        return ["-", "-", "-", f"[yellow]unmeasured[/] ({reason})"]
+    per_1000 = energy.get("wh_per_1000_predictions")
+    method = energy["method"]
+    if not energy.get("comparable", True):
+        method += f" [yellow]not comparable: {energy.get('comparable_reason')}[/]"
+    return [
+        f"{energy['total_kwh'] * 1000:.3g}",
+        "-" if per_1000 is None else f"{per_1000:.3g}",
+        f"{energy['co2e_g']:.3g}",
+        method,
+    ]
+
+
 def _results_table(call: str, rows: list[dict[str, Any]]) -> Any:
     """The primary metric as the workbench recomputed it, AI against baseline."""
     from rich.table import Table
@@ -203,6 +219,10 @@ def _results_table(call: str, rows: list[dict[str, Any]]) -> Any:
     for column in ("submission", "team", "template", "status", "s", "metric", "AI", "baseline"):
         table.add_column(column, overflow="fold")
     table.add_column("gain", justify="right")
+    table.add_column("Wh", justify="right")
+    table.add_column("Wh/1000 pred.", justify="right")
+    table.add_column("gCO2e", justify="right")
+    table.add_column("method")
     for row in rows:
         score = row["score"] or {}
         duration = f"{row['duration_s']:.1f}" if row["duration_s"] is not None else "-"
@@ -221,6 +241,7 @@ def _results_table(call: str, rows: list[dict[str, Any]]) -> Any:
             f"{score['ai']:.4g}" if score else "-",
             f"{score['baseline']:.4g}" if score else "-",
             gain_text,
+            *_energy_cells(row["energy"]),
         )
     table.caption = (
         "gain: improvement of the AI over the non-AI baseline, recomputed by the workbench; "

@@ -36,6 +36,7 @@ from workbench.runs import (
 
 if TYPE_CHECKING:
     from workbench.calls import Call
+    from workbench.metering import Meter, RunMeter
     from workbench.submissions import Submission
 
 log = logging.getLogger(__name__)
@@ -124,6 +125,7 @@ class RunControl:
     cells: list[CellTiming] = field(default_factory=list)
     kernel_pid: int | None = None
     timed_out: bool = False
+    meter: RunMeter | None = None
     _started: dict[int, tuple[str, float]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -136,9 +138,16 @@ class RunControl:
 
         if self.kernel_pid is None:
             self.kernel_pid = client.km.provisioner.process.pid
-        self._started[cell_index] = (cell_phase(cell), time.time())
+            if self.meter is not None:
+                self.meter.attach(self.kernel_pid)
+        phase = cell_phase(cell)
+        if self.meter is not None:
+            self.meter.enter_phase(phase)
+        self._started[cell_index] = (phase, time.time())
 
     def cell_complete(self, cell: Any, cell_index: int) -> None:
+        if self.meter is not None:
+            self.meter.sample()
         started = self._started.pop(cell_index, None)
         if started is not None:
             phase, start = started
@@ -290,6 +299,20 @@ def _classify(
     return "succeeded", None, ""
 
 
+def _start_meter(meter: Meter | None) -> tuple[RunMeter | None, str | None]:
+    """A started meter for this run, or None and the reason energy cannot be measured."""
+    from workbench.metering import MeteringUnavailable, RunMeter, process_meter
+
+    try:
+        run_meter = RunMeter(meter or process_meter())
+        run_meter.start()
+    except MeteringUnavailable as exc:
+        return None, str(exc)
+    except Exception as exc:  # measuring must never stop a run
+        return None, f"measurement failed: {type(exc).__name__}: {exc}"
+    return run_meter, None
+
+
 def _score(metrics: dict[str, float], records: dict[str, Any]) -> RunScore | None:
     """The workbench's own score; a notebook cannot record `gain_vs_baseline` itself."""
     import dataclasses
@@ -311,6 +334,7 @@ def execute_submission(
     kernel_name: str = "python3",
     run_id: str | None = None,
     on_start: Callable[[RunRecord], None] | None = None,
+    meter: Meter | None = None,
 ) -> RunRecord:
     """Execute one submission in a new run folder and return its record.
 
@@ -322,6 +346,7 @@ def execute_submission(
     import nbformat
     import papermill
 
+    from workbench.metering import summarise
     from workbench.recording import numeric_metrics, read_records
     from workbench.sandbox import Limits, isolation_levels
 
@@ -358,8 +383,9 @@ def execute_submission(
     config.WorkbenchKernelManager.isolation_name = level.name
     config.WorkbenchKernelManager.run_dir = str(run_dir)
     config.WorkbenchKernelManager.limits_json = json.dumps(limits.__dict__)
+    run_meter, unmeasured = _start_meter(meter)
     begin = time.monotonic()
-    control = RunControl(deadline=begin + call.protocol.time_limit_s)
+    control = RunControl(deadline=begin + call.protocol.time_limit_s, meter=run_meter)
     raised: BaseException | None = None
     output = run_dir / EXECUTED_NOTEBOOK
     with (run_dir / OUTPUT_LOG).open("w", encoding="utf-8") as log_file, control.watchdog():
@@ -382,6 +408,8 @@ def execute_submission(
         except Exception as exc:  # every way a notebook can end is classified below
             raised = exc
     duration = time.monotonic() - begin
+    if run_meter is not None:
+        run_meter.stop()
     nb = team_nb = None
     with contextlib.suppress(Exception):
         nb = nbformat.read(output, as_version=4)
@@ -392,6 +420,13 @@ def execute_submission(
     score = _score(metrics, records)
     if score is not None and math.isfinite(score.gain_vs_baseline):
         metrics["gain_vs_baseline"] = score.gain_vs_baseline
+    energy = summarise(
+        run_meter,
+        call.protocol,
+        metrics=metrics,
+        gain_vs_baseline=score.gain_vs_baseline if score else None,
+        unavailable=unmeasured,
+    )
     status, error, message = _classify(nb, team_nb, raised, control, call.required_metrics, metrics)
     record = record.model_copy(
         update={
@@ -400,6 +435,7 @@ def execute_submission(
             "message": message,
             "metrics": metrics,
             "score": score,
+            "energy": energy,
             "records": {k: v for k, v in records.items() if v["kind"] != "number"},
             "finished_at": dt.datetime.now(dt.UTC),
             "duration_s": round(duration, 3),

@@ -1,4 +1,4 @@
-"""Results of a call: each submission's latest run, its status and its metrics."""
+"""Results of a call: each submission's latest run, its status, metrics, score and energy."""
 
 from __future__ import annotations
 
@@ -7,8 +7,16 @@ from typing import Any
 from workbench.store import Store
 
 
-def call_results(store: Store, call_id: str) -> list[dict[str, Any]]:
-    """One row per registered submission of the call, from its latest run."""
+def call_results(
+    store: Store, call_id: str, reference_machine: str | None = None
+) -> list[dict[str, Any]]:
+    """One row per registered submission of the call, from its latest run.
+
+    `energy.comparable_reason` says why a run's energy cannot be compared with the
+    others' (another machine or another measuring method); it is empty when it can.
+    """
+    from workbench.metering import comparability
+
     rows = []
     for sub, run in store.latest_runs(call_id):
         record = run.record if run is not None else {}
@@ -24,6 +32,15 @@ def call_results(store: Store, call_id: str) -> list[dict[str, Any]]:
                 "message": record.get("message", ""),
                 "metrics": {m.name: m.value for m in run.metrics} if run else {},
                 "score": record.get("score"),
+                "energy": record.get("energy"),
             }
         )
+    reasons = comparability([row["energy"] for row in rows], reference_machine)
+    for row, reason in zip(rows, reasons, strict=True):
+        if row["energy"] is not None:
+            row["energy"] = {
+                **row["energy"],
+                "comparable": reason == "",
+                "comparable_reason": reason,
+            }
     return rows

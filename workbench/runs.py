@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from workbench.metering import Energy
+
 Status = Literal["running", "succeeded", "failed", "timed_out", "kernel_died", "incomplete"]
 FINAL_STATUSES: tuple[Status, ...] = (
     "succeeded",
@@ -95,6 +97,7 @@ class RunRecord(BaseModel):
     metrics: dict[str, float] = Field(default_factory=dict)
     records: dict[str, dict[str, Any]] = Field(default_factory=dict)
     score: RunScore | None = None
+    energy: Energy | None = None
     parameters: dict[str, Any] = Field(default_factory=dict)
     started_at: dt.datetime
     finished_at: dt.datetime | None = None

@@ -88,6 +88,10 @@ class RunRow(Base):
     isolation: Mapped[str] = mapped_column(String(16))
     input_sha256: Mapped[str] = mapped_column(String(64), index=True)
     fingerprint_digest: Mapped[str] = mapped_column(String(64))
+    energy_kwh: Mapped[float | None] = mapped_column(Float)
+    co2e_g: Mapped[float | None] = mapped_column(Float)
+    energy_method: Mapped[str | None] = mapped_column(String(16))
+    machine_fingerprint: Mapped[str | None] = mapped_column(String(16))
     record: Mapped[dict[str, Any]]
 
     metrics: Mapped[list[MetricRow]] = relationship(back_populates="run", lazy="selectin")
@@ -196,6 +200,11 @@ class Store:
             row.finished_at = record.finished_at
             row.duration_s = record.duration_s
             row.record = record.model_dump(mode="json")
+            if record.energy is not None and record.energy.measured:
+                row.energy_kwh = record.energy.total_kwh
+                row.co2e_g = record.energy.co2e_g
+                row.energy_method = record.energy.method
+                row.machine_fingerprint = record.energy.machine_fingerprint
             for name, value in sorted(record.metrics.items()):
                 s.add(MetricRow(run_id=record.run_id, name=name, value=value))
 

@@ -1,0 +1,444 @@
+"""Energy and carbon of a run, measured by the trusted runner, never by the notebook.
+
+How a run's energy is obtained:
+
+1. One `Meter` per process reads the *machine's* cumulative CPU and RAM energy through
+   codecarbon's `OfflineEmissionsTracker` hardware (RAPL counters when the machine has them,
+   else codecarbon's CPU-load or TDP estimate, and its RAM model). Hardware detection costs
+   about 1.5 s, so it happens once per process and is shared by every run of a batch.
+   No codecarbon scheduler or thread is ever started: the runner drives the readings.
+2. Each run has a `RunMeter` that samples every half second, and at every cell boundary,
+   (a) the machine energy since its last sample and (b) the CPU time of its own kernel
+   process tree (psutil). The machine's CPU energy of the interval is apportioned by the
+   tree's share of the machine's busy CPU time; RAM energy by the tree's share of memory.
+   Two runs at once therefore do not count each other's work, whether they share a
+   process (a local batch) or not.
+3. The interval's energy goes to the phase of the cell running at the end of the interval
+   (cells are tagged `data`, `train`, `inference`, `baseline`, `evaluate`; others are
+   `untagged`). The run's total is the sum of its phases.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import platform
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from pydantic import BaseModel, Field
+
+if TYPE_CHECKING:
+    from workbench.calls import Protocol as CallProtocol
+
+log = logging.getLogger(__name__)
+
+METHODS = ("rapl", "tdp-estimate", "load-estimate", "constant")
+SAMPLE_INTERVAL_S = 0.5
+# codecarbon's CPU modes, by what they really measure
+_METHOD_BY_MODE = {
+    "intel_rapl": "rapl",
+    "windows_emi": "rapl",
+    "intel_power_gadget": "rapl",
+    "apple_powermetrics": "rapl",
+    "cpu_load": "load-estimate",
+    "tdp": "tdp-estimate",
+    "constant": "constant",
+}
+
+
+class MachineInfo(BaseModel):
+    """The machine a run was measured on, and how."""
+
+    method: str
+    cpu_model: str
+    cpu_count: int
+    ram_gb: float
+    architecture: str
+    measured_by: str = Field(description="the measuring tool and its mode")
+
+    @property
+    def fingerprint(self) -> str:
+        """Same hardware and same method give the same fingerprint."""
+        text = "|".join(
+            [
+                self.method,
+                self.cpu_model,
+                str(self.cpu_count),
+                f"{self.ram_gb:.0f}",
+                self.architecture,
+            ]
+        )
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class Meter(Protocol):
+    """Cumulative machine energy since the meter was created."""
+
+    def machine(self) -> MachineInfo: ...
+
+    def read(self) -> tuple[float, float]:
+        """Cumulative (CPU kWh, RAM kWh) of the whole machine, measured now."""
+        ...
+
+
+class CodecarbonMeter:
+    """The machine's energy through codecarbon's offline tracker hardware."""
+
+    def __init__(self) -> None:
+        from codecarbon import OfflineEmissionsTracker
+
+        with _quiet_codecarbon():
+            # Country and PUE are applied per run by the workbench; the tracker is only used
+            # for hardware detection and power readings.
+            tracker = OfflineEmissionsTracker(
+                country_iso_code="FRA",
+                save_to_file=False,
+                log_level="error",
+                tracking_mode="machine",
+            )
+            detected = tracker.get_detected_hardware()
+        self._hardware = list(tracker._hardware)
+        cpus = [h for h in self._hardware if type(h).__name__ == "CPU"]
+        mode = getattr(cpus[0], "_mode", "unknown") if cpus else "unknown"
+        import codecarbon
+
+        self._info = MachineInfo(
+            method=_METHOD_BY_MODE.get(mode, "constant"),
+            cpu_model=str(detected.get("cpu_model") or platform.processor() or "unknown"),
+            cpu_count=int(detected.get("cpu_count") or 0),
+            ram_gb=round(float(detected.get("ram_total_size") or 0.0), 1),
+            architecture=platform.machine(),
+            measured_by=f"codecarbon {codecarbon.__version__} ({mode})",
+        )
+        self._lock = threading.Lock()
+        self._cpu_kwh = 0.0
+        self._ram_kwh = 0.0
+        self._last = time.perf_counter()
+        for hardware in self._hardware:
+            with contextlib.suppress(Exception):
+                hardware.start()
+
+    def machine(self) -> MachineInfo:
+        return self._info
+
+    def read(self) -> tuple[float, float]:
+        with self._lock:
+            now = time.perf_counter()
+            duration = now - self._last
+            if duration > 0.01:
+                for hardware in self._hardware:
+                    _, energy = hardware.measure_power_and_energy(last_duration=duration)
+                    kwh = max(0.0, float(energy.kWh))
+                    if type(hardware).__name__ == "RAM":
+                        self._ram_kwh += kwh
+                    else:
+                        self._cpu_kwh += kwh
+                self._last = now
+            return self._cpu_kwh, self._ram_kwh
+
+
+@contextlib.contextmanager
+def _quiet_codecarbon() -> Any:
+    """codecarbon logs at INFO and WARNING during detection; that is not the user's business."""
+    logger = logging.getLogger("codecarbon")
+    level = logger.level
+    if not log.isEnabledFor(logging.INFO):
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+class FakeMeter:
+    """A meter for tests and dry runs: CPU energy follows the machine's busy CPU time.
+
+    `cpu_watts` per busy core and a constant `ram_watts`; with `fail=True` every reading
+    raises, as a broken power interface would.
+    """
+
+    def __init__(self, cpu_watts: float = 10.0, ram_watts: float = 5.0, fail: bool = False) -> None:
+        self.cpu_watts, self.ram_watts, self.fail = cpu_watts, ram_watts, fail
+        self._busy0 = _busy_cpu_seconds()
+        self._t0 = time.monotonic()
+
+    def machine(self) -> MachineInfo:
+        return MachineInfo(
+            method="constant",
+            cpu_model="fake",
+            cpu_count=1,
+            ram_gb=1.0,
+            architecture=platform.machine(),
+            measured_by="workbench FakeMeter",
+        )
+
+    def read(self) -> tuple[float, float]:
+        if self.fail:
+            raise RuntimeError("the fake power interface is broken")
+        busy = _busy_cpu_seconds() - self._busy0
+        elapsed = time.monotonic() - self._t0
+        return busy * self.cpu_watts / 3.6e6, elapsed * self.ram_watts / 3.6e6
+
+
+_meter: Meter | None = None
+_meter_error: str | None = None
+_meter_lock = threading.Lock()
+
+
+def process_meter() -> Meter:
+    """This process's meter, created on first use: hardware is detected once per process."""
+    global _meter, _meter_error
+    with _meter_lock:
+        if _meter is None and _meter_error is None:
+            try:
+                _meter = CodecarbonMeter()
+            except Exception as exc:  # any failure means "unmeasured", never a failed run
+                _meter_error = (
+                    f"codecarbon could not measure this machine: {type(exc).__name__}: {exc}"
+                )
+        if _meter is None:
+            raise MeteringUnavailable(_meter_error or "no meter")
+        return _meter
+
+
+def set_process_meter(meter: Meter | None) -> None:
+    """Replace this process's meter (tests use a fake one)."""
+    global _meter, _meter_error
+    with _meter_lock:
+        _meter, _meter_error = meter, None
+
+
+class MeteringUnavailable(Exception):
+    """Energy cannot be measured here; the run goes on, unmeasured."""
+
+
+def _busy_cpu_seconds() -> float:
+    import psutil
+
+    times = psutil.cpu_times()
+    idle = getattr(times, "idle", 0.0) + getattr(times, "iowait", 0.0)
+    return float(sum(times)) - idle
+
+
+@dataclass
+class RunMeter:
+    """Samples one run: the machine's energy, apportioned to this run's kernel tree."""
+
+    meter: Meter
+    interval_s: float = SAMPLE_INTERVAL_S
+    phase: str = "untagged"
+    phases_kwh: dict[str, float] = field(default_factory=dict)
+    cpu_kwh: float = 0.0
+    ram_kwh: float = 0.0
+    cpu_seconds: float = 0.0
+    error: str | None = None
+    _pid: int | None = None
+    _seen: dict[int, float] = field(default_factory=dict)
+    _last_machine: tuple[float, float] = (0.0, 0.0)
+    _last_busy: float = 0.0
+    _last_own: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._last_machine = self.meter.read()
+        self._last_busy = _busy_cpu_seconds()
+        self._thread = threading.Thread(target=self._loop, name="workbench-meter", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self.sample()
+
+    def attach(self, pid: int) -> None:
+        """The kernel's pid, known once it has started."""
+        with self._lock:
+            self._pid = pid
+
+    def enter_phase(self, phase: str) -> None:
+        """A cell of `phase` starts: what ran until now belongs to the previous phase."""
+        self.sample()
+        with self._lock:
+            self.phase = phase
+
+    def _tree_cpu_seconds(self) -> float:
+        import psutil
+
+        if self._pid is None:
+            return 0.0
+        try:
+            root = psutil.Process(self._pid)
+            procs = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            procs = []
+        for proc in procs:
+            with contextlib.suppress(psutil.Error):
+                cpu = proc.cpu_times()
+                # Processes that ended keep the last CPU time they were seen with.
+                self._seen[proc.pid] = max(self._seen.get(proc.pid, 0.0), cpu.user + cpu.system)
+        return sum(self._seen.values())
+
+    def _tree_rss_share(self) -> float:
+        import psutil
+
+        if self._pid is None:
+            return 0.0
+        try:
+            root = psutil.Process(self._pid)
+            rss = sum(p.memory_info().rss for p in [root, *root.children(recursive=True)])
+        except psutil.Error:
+            return 0.0
+        return min(1.0, rss / psutil.virtual_memory().total)
+
+    def sample(self) -> None:
+        with self._lock:
+            if self.error is not None:
+                return
+            try:
+                machine = self.meter.read()
+                busy = _busy_cpu_seconds()
+                own = self._tree_cpu_seconds()
+                rss_share = self._tree_rss_share()
+            except Exception as exc:  # a meter that fails leaves the run unmeasured
+                self.error = f"measurement failed: {type(exc).__name__}: {exc}"
+                return
+            d_cpu_kwh = max(0.0, machine[0] - self._last_machine[0])
+            d_ram_kwh = max(0.0, machine[1] - self._last_machine[1])
+            d_own = max(0.0, own - self._last_own)
+            d_busy = max(d_own, busy - self._last_busy)
+            share = d_own / d_busy if d_busy > 0 else 0.0
+            cpu = d_cpu_kwh * share
+            ram = d_ram_kwh * rss_share
+            self.cpu_kwh += cpu
+            self.ram_kwh += ram
+            self.cpu_seconds += d_own
+            self.phases_kwh[self.phase] = self.phases_kwh.get(self.phase, 0.0) + cpu + ram
+            self._last_machine, self._last_busy, self._last_own = machine, busy, own
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.sample()
+
+
+class Energy(BaseModel):
+    """A run's energy, normalised so that juries can compare submissions."""
+
+    measured: bool
+    reason: str | None = None
+    total_kwh: float | None = None
+    phases: dict[str, float] = Field(default_factory=dict)
+    cpu_kwh: float | None = None
+    ram_kwh: float | None = None
+    cpu_seconds: float | None = None
+    co2e_g: float | None = None
+    water_l: float | None = None
+    wh_per_1000_predictions: float | None = None
+    ai_kwh: float | None = None
+    baseline_kwh: float | None = None
+    wh_per_gain_point: float | None = None
+    method: str | None = None
+    machine: MachineInfo | None = None
+    machine_fingerprint: str | None = None
+    on_reference_machine: bool | None = None
+    comparable: bool = False
+    country_iso_code: str
+    pue: float
+    carbon_intensity_g_per_kwh: float | None = None
+
+
+def carbon_intensity(country_iso_code: str) -> float:
+    """Grams of CO2e per kWh of the country's electricity mix, from codecarbon's own data."""
+    from codecarbon.input import DataSource
+
+    mix = DataSource().get_global_energy_mix_data()
+    try:
+        return float(mix[country_iso_code]["carbon_intensity"])
+    except KeyError as exc:
+        raise MeteringUnavailable(f"no carbon intensity for country {country_iso_code!r}") from exc
+
+
+def summarise(
+    run_meter: RunMeter | None,
+    protocol: CallProtocol,
+    *,
+    metrics: dict[str, float],
+    gain_vs_baseline: float | None,
+    unavailable: str | None = None,
+) -> Energy:
+    """The run's `Energy`, or an unmeasured one with its reason."""
+    base: dict[str, Any] = {"country_iso_code": protocol.country_iso_code, "pue": protocol.pue}
+    if run_meter is None or run_meter.error is not None:
+        reason = unavailable or (run_meter.error if run_meter else None) or "not measured"
+        return Energy(measured=False, reason=reason, **base)
+    try:
+        intensity = carbon_intensity(protocol.country_iso_code)
+    except Exception as exc:
+        return Energy(measured=False, reason=str(exc), **base)
+    machine = run_meter.meter.machine()
+    phases = {k: v for k, v in sorted(run_meter.phases_kwh.items())}
+    total = sum(phases.values())
+    facility_kwh = total * protocol.pue
+    inference = phases.get("inference", 0.0)
+    predictions = metrics.get("n_predictions")
+    ai_kwh = phases.get("train", 0.0) + inference
+    per_gain = None
+    if gain_vs_baseline is not None and gain_vs_baseline > 0:
+        per_gain = ai_kwh * 1000 / (gain_vs_baseline * 100)
+    fingerprint = machine.fingerprint
+    on_reference = (
+        None if protocol.reference_machine is None else fingerprint == protocol.reference_machine
+    )
+    return Energy(
+        measured=True,
+        total_kwh=total,
+        phases=phases,
+        cpu_kwh=run_meter.cpu_kwh,
+        ram_kwh=run_meter.ram_kwh,
+        cpu_seconds=round(run_meter.cpu_seconds, 3),
+        co2e_g=facility_kwh * intensity,
+        water_l=total * protocol.wue if protocol.wue is not None else None,
+        wh_per_1000_predictions=(inference * 1000 / predictions * 1000) if predictions else None,
+        ai_kwh=ai_kwh,
+        baseline_kwh=phases.get("baseline", 0.0),
+        wh_per_gain_point=per_gain,
+        method=machine.method,
+        machine=machine,
+        machine_fingerprint=fingerprint,
+        on_reference_machine=on_reference,
+        comparable=on_reference is not False,
+        carbon_intensity_g_per_kwh=intensity,
+        **base,
+    )
+
+
+def comparability(energies: list[dict[str, Any] | None], reference: str | None = None) -> list[str]:
+    """Why each run is not comparable with the others ('' when it is).
+
+    Runs compare when they were measured with the same method on the same machine: the
+    call's reference machine when it names one, else the most common machine of the set.
+    """
+    measured = [e for e in energies if e and e.get("measured")]
+    if reference is None and measured:
+        pairs = [(e["method"], e["machine_fingerprint"]) for e in measured]
+        reference_pair = max(set(pairs), key=pairs.count)
+    else:
+        methods = [e["method"] for e in measured if e["machine_fingerprint"] == reference]
+        reference_pair = (max(set(methods), key=methods.count) if methods else None, reference)
+    reasons = []
+    for energy in energies:
+        if not energy or not energy.get("measured"):
+            reasons.append("not measured")
+        elif energy["machine_fingerprint"] != reference_pair[1]:
+            reasons.append("other machine" if reference is None else "not the reference machine")
+        elif energy["method"] != reference_pair[0]:
+            reasons.append(f"other method ({energy['method']})")
+        else:
+            reasons.append("")
+    return reasons
