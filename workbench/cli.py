@@ -298,5 +298,53 @@ def lab(ctx: click.Context, submission: str, port: int, no_browser: bool) -> Non
     os.execv(command[0], command)
 
 
+@main.command("export-energy")
+@click.argument("run_id")
+@click.option(
+    "--format", "fmt", type=click.Choice(["boamps", "csv"]), default="boamps", show_default=True
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File to write (default: stdout).",
+)
+@click.pass_context
+def export_energy(ctx: click.Context, run_id: str, fmt: str, out: Path | None) -> None:
+    """Export a run's energy as a BoAmps report (JSON) or as CSV."""
+    import csv
+    import io
+
+    from workbench.boamps import boamps_report, energy_rows
+    from workbench.errors import NotFoundError
+    from workbench.runs import RunRecord
+    from workbench.store import SubmissionRow, open_store
+
+    store = open_store(_workspace(ctx).db_url)
+    try:
+        row = store.run(run_id)
+        if row is None:
+            raise NotFoundError(f"no run {run_id!r} in the store")
+        with store.session() as session:
+            sub = session.get(SubmissionRow, row.submission_key)
+        record = RunRecord.model_validate(row.record)
+    finally:
+        store.close()
+    if fmt == "boamps":
+        report = boamps_report(record, sub.title if sub else "", sub.template if sub else "")
+        text = json.dumps(report, indent=2, ensure_ascii=False) + "\n"
+    else:
+        rows = energy_rows(record)
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
+        writer.writeheader()
+        writer.writerows(rows)
+        text = buffer.getvalue()
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {out}", err=True)
+
+
 if __name__ == "__main__":
     main()

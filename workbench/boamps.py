@@ -1,0 +1,116 @@
+"""BoAmps reports, the open French format for AI energy, written by codecarbon's mapper.
+
+The run's own measurement (energy per process tree, per phase) is put into codecarbon's
+`EmissionsData`, and codecarbon's BoAmps mapper writes the report, so the structure is
+exactly the one codecarbon produces.
+"""
+
+from __future__ import annotations
+
+import platform
+from typing import Any
+
+from workbench.errors import InputError
+from workbench.runs import RunRecord
+
+# BoAmps' quality field, from how the energy was obtained
+_QUALITY = {"rapl": "high", "tdp-estimate": "medium", "load-estimate": "medium", "constant": "low"}
+
+
+def boamps_report(record: RunRecord, title: str = "", template: str = "") -> dict[str, Any]:
+    """The run as a BoAmps report (a JSON-ready dict)."""
+    import codecarbon
+    from codecarbon.input import DataSource
+    from codecarbon.output_methods.boamps.mapper import map_emissions_to_boamps
+    from codecarbon.output_methods.boamps.models import (
+        BoAmpsAlgorithm,
+        BoAmpsDataset,
+        BoAmpsHeader,
+        BoAmpsTask,
+    )
+    from codecarbon.output_methods.emissions_data import EmissionsData
+
+    energy = record.energy
+    if energy is None or not energy.measured or energy.machine is None:
+        reason = energy.reason if energy else "no energy recorded"
+        raise InputError(
+            f"run {record.run_id}: energy was not measured ({reason}); no BoAmps report"
+        )
+    duration = record.duration_s or 0.0
+    total = energy.total_kwh or 0.0
+    mix = DataSource().get_global_energy_mix_data().get(energy.country_iso_code, {})
+    emissions = EmissionsData(
+        timestamp=(record.finished_at or record.started_at).strftime("%Y-%m-%dT%H:%M:%S"),
+        project_name=record.call,
+        run_id=record.run_id,
+        experiment_id=record.submission,
+        duration=duration,
+        emissions=(energy.co2e_g or 0.0) / 1000,
+        emissions_rate=(energy.co2e_g or 0.0) / 1000 / duration if duration else 0.0,
+        cpu_power=(energy.cpu_kwh or 0.0) * 3.6e6 / duration if duration else 0.0,
+        gpu_power=0.0,
+        ram_power=(energy.ram_kwh or 0.0) * 3.6e6 / duration if duration else 0.0,
+        cpu_energy=energy.cpu_kwh or 0.0,
+        gpu_energy=0.0,
+        ram_energy=energy.ram_kwh or 0.0,
+        energy_consumed=total,
+        water_consumed=energy.water_l or 0.0,
+        country_name=str(mix.get("country_name", "")),
+        country_iso_code=energy.country_iso_code,
+        region="",
+        cloud_provider="",
+        cloud_region="",
+        os=platform.platform(),
+        python_version=record.fingerprint.python,
+        codecarbon_version=codecarbon.__version__,
+        cpu_count=energy.machine.cpu_count,
+        cpu_model=energy.machine.cpu_model,
+        gpu_count=0,
+        gpu_model="",
+        longitude=None,  # type: ignore[arg-type]  # unknown: left out of the report
+        latitude=None,  # type: ignore[arg-type]
+        ram_total_size=energy.machine.ram_gb,
+        tracking_mode="process",
+        pue=energy.pue,
+    )
+    n_predictions = record.metrics.get("n_predictions")
+    task = BoAmpsTask(
+        task_stage="training" if energy.phases.get("train", 0) > 0 else "inference",
+        task_family=template or "custom",
+        nb_request=n_predictions,
+        algorithms=[BoAmpsAlgorithm(algorithm_name=template or "custom", framework="scikit-learn")],
+        dataset=[BoAmpsDataset(data_usage="input", source="submission")],
+        task_description=title or record.submission,
+    )
+    header = BoAmpsHeader(report_id=record.run_id, report_status="final")
+    report = map_emissions_to_boamps(
+        emissions, task=task, header=header, quality=_QUALITY.get(energy.method or "", "low")
+    )
+    return dict(report.to_dict())
+
+
+def energy_rows(record: RunRecord) -> list[dict[str, Any]]:
+    """The run's energy as rows (one per phase, then the total), for CSV."""
+    energy = record.energy
+    base = {"run_id": record.run_id, "submission": record.submission, "call": record.call}
+    if energy is None or not energy.measured:
+        return [
+            {**base, "phase": "total", "energy_kwh": "", "note": energy.reason if energy else ""}
+        ]
+    common = {
+        "method": energy.method,
+        "machine": energy.machine_fingerprint,
+        "comparable": energy.comparable,
+    }
+    rows = [{**base, "phase": p, "energy_kwh": v, **common} for p, v in energy.phases.items()]
+    rows.append(
+        {
+            **base,
+            "phase": "total",
+            "energy_kwh": energy.total_kwh,
+            "co2e_g": energy.co2e_g,
+            "wh_per_1000_predictions": energy.wh_per_1000_predictions,
+            **common,
+        }
+    )
+    return rows
