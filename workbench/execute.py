@@ -335,6 +335,7 @@ def execute_submission(
     run_id: str | None = None,
     on_start: Callable[[RunRecord], None] | None = None,
     meter: Meter | None = None,
+    metered: bool = True,
 ) -> RunRecord:
     """Execute one submission in a new run folder and return its record.
 
@@ -383,7 +384,7 @@ def execute_submission(
     config.WorkbenchKernelManager.isolation_name = level.name
     config.WorkbenchKernelManager.run_dir = str(run_dir)
     config.WorkbenchKernelManager.limits_json = json.dumps(limits.__dict__)
-    run_meter, unmeasured = _start_meter(meter)
+    run_meter, unmeasured = _start_meter(meter) if metered else (None, "metering turned off")
     begin = time.monotonic()
     control = RunControl(deadline=begin + call.protocol.time_limit_s, meter=run_meter)
     raised: BaseException | None = None

@@ -104,7 +104,7 @@ def generate(
     sprinkle_rate = rng.uniform(0.3, 1.0, days) * sprinkle
     night_use = np.repeat(sprinkle_rate, steps) * ((hours >= 1) & (hours < 5))
     big_user = rng.random(days) < 0.06
-    for d in np.flatnonzero(big_user):
+    for d in map(int, np.flatnonzero(big_user)):
         begin = rng.uniform(0, 3)
         length = rng.uniform(1, 5)
         rate = rng.uniform(1.0, 3.0)

@@ -14,19 +14,23 @@ Generating assumptions:
   4 m/s, stronger in the afternoon) and daily haze (0-1, around 0.25, higher before 10:00);
 - sun glare (0-1): high when the sun is low (morning, evening) and within about 30° of the
   camera's bearing (sun azimuth moves 15° an hour from 97° at 07:00);
-- smoke: 8 % of frames on average, more likely in the afternoon (peak near 16:00), with wind
-  (+8 % per m/s) and under clear skies (half as likely when overcast); the plume is 3-30 km
-  away, its contrast falls with distance, haze and wind;
+- smoke: 8 % of frames on average, more likely in the afternoon (peak near 16:00: about 14 %
+  of frames against 3-4 % in the morning), with wind (+8 % per m/s) and under clear skies
+  (70 % less likely under full overcast); the plume is 2-25 km away and its contrast falls
+  with distance, haze and wind;
 - the other frames show one of five scenes, drawn with weights that depend on the weather:
-  clear sky with birds, vehicles or moving branches (weight 0.35); clouds (0.6 times cloud
-  cover to the power 1.5); morning fog or haze banks (0.8 times haze around 08:00); dust
-  raised by wind above 4 m/s (0.08 per 4 m/s, three times more at C2 and C5); sun glare
-  (0.6 times the glare index);
-- region features by scene (means, Gaussian noise): blue/grey ratio about 1.25 for clear sky
-  (greyer with haze), 1.05 for smoke, 1.00 for clouds, 1.08 for fog, 0.95 for dust and 1.12
-  for glare; contrast highest for glare and clouds, then smoke and dust, lowest for fog and
-  clear sky; temporal change highest for dust and smoke (growing with wind), then glare, lowest
-  for fog and clouds.
+  clear sky with birds, vehicles or moving branches (weight 0.30); clouds (0.9 times the
+  square of cloud cover); morning fog or haze banks (0.8 times haze around 08:00, plus 0.04
+  times haze); dust raised by wind above 5 m/s (0.12 per 3 m/s, three times more at C2 and
+  C5); sun glare (0.6 times the glare index). With seed 0: clear 52 %, clouds 21 %, fog 8 %,
+  smoke 8 %, glare 7 %, dust 4 %;
+- region features by scene (Gaussian noise around these means): blue/grey ratio 1.25 minus
+  0.2 times haze for clear sky (sd 0.05), 1.05 plus 0.05 times haze for smoke (sd 0.04), 1.02
+  for clouds, 1.07 for fog, 0.98 for dust, 1.15 for glare; contrast about 0.16 for glare,
+  0.13 for clouds, 0.11 for smoke, 0.09 for dust, 0.06 for fog, 0.04 for clear sky; temporal
+  change about 0.08 for dust, 0.05 for smoke and glare (smoke and dust grow with wind), 0.02
+  for clouds, fog and clear sky. Smoke therefore looks like clouds, fog or dust on colour and
+  contrast alone; the weather, the hour and the glare index tell them apart.
 
 Columns: `time`, `camera`, `sky_contrast`, `blue_grey_ratio`, `temporal_change`, `haze_index`,
 `cloud_cover`, `sun_glare`, `wind_ms` and the label `smoke` (1 when an operator confirmed

@@ -190,7 +190,7 @@ def generate(seed: int = 0, days: int = 365, start: str = "2023-01-01") -> pd.Da
     def profile(base: float, morning: float, evening: float) -> np.ndarray:
         """Diurnal shape of each hour: a constant and two Gaussian bumps, mean 1 over a day."""
         h = np.arange(24) + 0.5
-        shape = base
+        shape = np.full(24, base)
         for height, centre, width in ((morning, 11, 2.5), (evening, 20, 2.0)):
             d = (h - centre + 12) % 24 - 12
             shape = shape + height * np.exp(-0.5 * (d / width) ** 2)
@@ -212,7 +212,7 @@ def generate(seed: int = 0, days: int = 365, start: str = "2023-01-01") -> pd.Da
     flush = np.ones(n)
     lag = np.arange(72)
     shape = np.where(lag < 2, (lag + 1) / 2, np.exp(-(lag - 1) / 10.0))
-    for t0 in np.flatnonzero(rng.random(n) < start_prob):
+    for t0 in map(int, np.flatnonzero(rng.random(n) < start_prob)):
         peak = rng.uniform(0.5, 2.5) * 312.5
         end = min(n, t0 + len(lag))
         storm[t0:end] += peak * shape[: end - t0]
