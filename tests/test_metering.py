@@ -230,3 +230,37 @@ def test_energy_exports_as_boamps_and_csv(
 
     result = runner.invoke(main, ["-w", str(workspace.root), "export-energy", "no-such-run"])
     assert result.exit_code == 2 and "no run 'no-such-run'" in result.stderr
+
+
+def test_hardware_is_detected_once_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    from workbench import metering
+
+    created: list[FakeMeter] = []
+
+    def detect() -> FakeMeter:
+        created.append(FakeMeter())
+        return created[-1]
+
+    monkeypatch.setattr(metering, "CodecarbonMeter", detect)
+    set_process_meter(None)
+    try:
+        first, second = metering.process_meter(), metering.process_meter()
+    finally:
+        set_process_meter(None)
+    assert first is second and len(created) == 1
+
+
+def test_a_meter_that_cannot_start_is_reported_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from workbench import metering
+
+    def broken() -> FakeMeter:
+        raise OSError("no power interface")
+
+    monkeypatch.setattr(metering, "CodecarbonMeter", broken)
+    set_process_meter(None)
+    try:
+        for _ in range(2):
+            with pytest.raises(metering.MeteringUnavailable, match="no power interface"):
+                metering.process_meter()
+    finally:
+        set_process_meter(None)
