@@ -22,20 +22,33 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 CHILD = """
-import json, resource, sys, time
+import json, resource, sys
 from pathlib import Path
 from workbench.execute import execute_submission
+from workbench.metering import process_meter
 from workbench.submissions import load_submission
 from workbench.workspace import Workspace
-root, metered = Path(sys.argv[1]), sys.argv[2] == "1"
+root, repeat = Path(sys.argv[1]), int(sys.argv[2])
 ws = Workspace(root)
 folder = ws.submissions_dir / "bench" / "cpu"
 sub, call = load_submission(folder), ws.call("bench")
-record = execute_submission(folder, sub, call, ws.runs_dir, metered=metered)
-assert record.status == "succeeded", record.message
-usage = [resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
-cpu = sum(u.ru_utime + u.ru_stime for u in usage)
-print(json.dumps({"cpu_s": cpu, "energy": record.energy.measured}))
+process_meter()  # hardware detection: once per process, measured separately
+
+
+def cpu():
+    usage = [resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    return sum(u.ru_utime + u.ru_stime for u in usage)
+
+
+times = {"metered": [], "unmetered": []}
+for _ in range(repeat):  # alternate, so drifting load hits both alike
+    for label in ("unmetered", "metered"):
+        before = cpu()
+        record = execute_submission(folder, sub, call, ws.runs_dir, metered=label == "metered")
+        assert record.status == "succeeded", record.message
+        assert record.energy.measured is (label == "metered")
+        times[label].append(cpu() - before)
+print(json.dumps(times))
 """
 
 
@@ -71,16 +84,15 @@ def workspace(seconds: float) -> Path:
     return root
 
 
-def run(root: Path, metered: bool) -> float:
+def run(root: Path, repeat: int) -> dict[str, list[float]]:
+    """CPU seconds (runner + kernel) of each run, metered and not, in one fresh process."""
     out = subprocess.run(
-        [sys.executable, "-c", CHILD, str(root), "1" if metered else "0"],
+        [sys.executable, "-c", CHILD, str(root), str(repeat)],
         capture_output=True,
         text=True,
         check=True,
     )
-    result = json.loads(out.stdout.strip().splitlines()[-1])
-    assert result["energy"] is metered
-    return float(result["cpu_s"])
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
 def setup_times() -> tuple[float, float]:
@@ -105,12 +117,10 @@ def main() -> None:
     args = parser.parse_args()
     root = workspace(args.seconds)
     try:
-        metered, unmetered = [], []
-        for _ in range(args.repeat):  # alternate, so drifting load hits both alike
-            unmetered.append(run(root, False))
-            metered.append(run(root, True))
+        times = run(root, args.repeat)
     finally:
         shutil.rmtree(root, ignore_errors=True)
+    metered, unmetered = times["metered"], times["unmetered"]
     first, later = setup_times()
     best_m, best_u = min(metered), min(unmetered)
     print(f"notebook CPU work: {args.seconds:.0f} s, {args.repeat} runs of each variant")
