@@ -1,11 +1,33 @@
-"""Runs that get stored: one submission now; many, locally or on a cluster, later."""
+"""Runs that get stored: one submission, or a whole call's, locally or on a Dask cluster.
+
+Executors share one interface and live in a registry, like the isolation levels:
+
+    local   N runs at once in threads of this process: imports are paid once, and each
+            run still gets a fresh kernel process of its own
+    dask    each run is a task on a Dask distributed cluster; the task ships the notebook,
+            parameters and data, runs the sandboxed, metered execution on the worker and
+            returns the record and the executed notebook; only this process writes the store
+
+A batch is resumable: a submission whose input fingerprint already has a finished run is
+skipped unless `rerun` is asked.
+"""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from workbench.runs import RunRecord
+from workbench.errors import InvalidError, NotFoundError, Problem
+from workbench.runs import RunRecord, new_run_id
 from workbench.workspace import Workspace
+
+if TYPE_CHECKING:
+    from workbench.calls import Call
+    from workbench.store import Store
+    from workbench.submissions import Submission
 
 
 def run_submission(
@@ -46,3 +68,314 @@ def run_submission(
     finally:
         store.close()
     return record
+
+
+@dataclass(frozen=True)
+class Job:
+    """One submission to run, with everything an executor needs."""
+
+    folder: Path
+    submission: Submission
+    call: Call
+    run_id: str
+    isolation: str | None
+    kernel_name: str
+
+
+@dataclass
+class BatchPlan:
+    """What a batch will do: the jobs, and what it skips and why."""
+
+    jobs: list[Job] = field(default_factory=list)
+    invalid: list[tuple[str, list[Problem]]] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+def input_sha256(folder: Path, sub: Submission, kernel_name: str) -> str:
+    """The input fingerprint a run of this submission will have (notebook, parameters, data)."""
+    from workbench.execute import fingerprint
+
+    data = {item.path: item.sha256 for item in sub.data}
+    return fingerprint(folder / sub.notebook, sub.parameters, data, kernel_name).input_sha256
+
+
+def plan_batch(
+    workspace: Workspace,
+    store: Store,
+    call_id: str,
+    *,
+    only: Iterable[str] = (),
+    rerun: bool = False,
+    isolation: str | None = None,
+    kernel_name: str = "python3",
+) -> BatchPlan:
+    """Validate every submission of a call and decide which to run."""
+    from workbench.submissions import validate_submission
+
+    call = workspace.call(call_id)
+    wanted = set(only)
+    folders = workspace.submission_dirs(call_id)
+    unknown = wanted - {f.name for f in folders}
+    if unknown:
+        raise NotFoundError(f"call {call_id!r} has no submission {', '.join(sorted(unknown))}")
+    finished = set() if rerun else store.finished_inputs(call_id)
+    plan = BatchPlan()
+    for folder in folders:
+        if wanted and folder.name not in wanted:
+            continue
+        key = f"{call_id}/{folder.name}"
+        try:
+            sub, _ = validate_submission(folder, workspace)
+        except InvalidError as exc:
+            plan.invalid.append((key, exc.problems))
+            continue
+        if sub.state == "draft":
+            plan.skipped.append((key, "draft: not submitted yet"))
+            continue
+        if (key, input_sha256(folder, sub, kernel_name)) in finished:
+            plan.skipped.append((key, "already run with the same input (use --rerun)"))
+            continue
+        store.register(call, sub)
+        plan.jobs.append(Job(folder, sub, call, new_run_id(), isolation, kernel_name))
+    return plan
+
+
+# `started` gets the record in `running` state when the run starts here (local), None when
+# it starts elsewhere (a cluster worker) and only its finished record comes back.
+Started = Callable[[Job, RunRecord | None], None]
+Finished = Callable[[Job, RunRecord], None]
+
+
+class Executor:
+    """Base class: runs jobs and reports each start and each finished record.
+
+    `run` owns the shared steps (storing a finished record is the caller's); a subclass
+    implements `_execute`, yielding (job, record) as runs finish, in any order.
+    """
+
+    name: ClassVar[str]
+
+    def __init__(self, workers: int | None = None, scheduler: str | None = None) -> None:
+        self.workers = workers or os.cpu_count() or 1
+        self.scheduler = scheduler
+
+    def run(self, jobs: list[Job], runs_dir: Path, started: Started, finished: Finished) -> None:
+        for job, record in self._execute(jobs, runs_dir, started):
+            finished(job, record)
+
+    def _execute(
+        self, jobs: list[Job], runs_dir: Path, started: Started
+    ) -> Iterator[tuple[Job, RunRecord]]:
+        raise NotImplementedError
+
+
+class LocalExecutor(Executor):
+    """N runs at once from this process, each in a fresh kernel."""
+
+    name = "local"
+
+    def _execute(
+        self, jobs: list[Job], runs_dir: Path, started: Started
+    ) -> Iterator[tuple[Job, RunRecord]]:
+        from concurrent.futures import ThreadPoolExecutor, as_completed
+
+        from workbench.execute import execute_submission
+
+        def one(job: Job) -> RunRecord:
+            return execute_submission(
+                job.folder,
+                job.submission,
+                job.call,
+                runs_dir,
+                isolation=job.isolation,
+                kernel_name=job.kernel_name,
+                run_id=job.run_id,
+                on_start=lambda record: started(job, record),
+            )
+
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="workbench-run") as pool:
+            futures = {pool.submit(one, job): job for job in jobs}
+            for future in as_completed(futures):
+                yield futures[future], future.result()
+
+
+class DaskExecutor(Executor):
+    """Each run is a task on a Dask distributed cluster; no shared filesystem is assumed."""
+
+    name = "dask"
+
+    def _execute(
+        self, jobs: list[Job], runs_dir: Path, started: Started
+    ) -> Iterator[tuple[Job, RunRecord]]:
+        try:
+            from distributed import Client, as_completed
+        except ImportError as exc:
+            raise NotFoundError(
+                "running on a cluster needs Dask distributed: pip install 'workbench[dask]'"
+            ) from exc
+        from workbench.errors import ExecutionError
+
+        try:
+            client = Client(self.scheduler, timeout=30)
+        except (OSError, TimeoutError) as exc:
+            raise ExecutionError(
+                f"cannot reach the Dask scheduler at {self.scheduler}: {exc}"
+            ) from exc
+        try:
+            futures = {}
+            for job in jobs:
+                future = client.submit(remote_execute, ship(job), key=f"workbench-{job.run_id}")
+                futures[future] = job
+                started(job, None)
+            for future in as_completed(futures):
+                job = futures[future]
+                yield job, land(future.result(), runs_dir)
+        finally:
+            client.close()
+
+
+class ExecutorRegistry:
+    def __init__(self) -> None:
+        self._executors: dict[str, type[Executor]] = {}
+
+    def register(self, cls: type[Executor]) -> None:
+        self._executors[cls.name] = cls
+
+    def get(self, name: str) -> type[Executor]:
+        try:
+            return self._executors[name]
+        except KeyError:
+            known = ", ".join(sorted(self._executors))
+            raise NotFoundError(f"unknown executor {name!r} (known: {known})") from None
+
+
+executors = ExecutorRegistry()
+executors.register(LocalExecutor)
+executors.register(DaskExecutor)
+
+
+def ship(job: Job) -> dict[str, Any]:
+    """Everything a worker needs, as plain data: no shared filesystem."""
+    return {
+        "submission": job.submission.model_dump(mode="json"),
+        "call": job.call.model_dump(mode="json"),
+        "notebook": (job.folder / job.submission.notebook).read_bytes(),
+        "data": {item.path: (job.folder / item.path).read_bytes() for item in job.submission.data},
+        "run_id": job.run_id,
+        "isolation": job.isolation,
+        "kernel_name": job.kernel_name,
+    }
+
+
+def remote_execute(payload: dict[str, Any]) -> dict[str, Any]:
+    """Runs on a worker: rebuild the submission in a scratch folder, execute, send back."""
+    import shutil
+    import tempfile
+
+    from workbench.calls import Call
+    from workbench.execute import execute_submission
+    from workbench.submissions import Submission
+
+    sub = Submission.model_validate(payload["submission"])
+    call = Call.model_validate(payload["call"])
+    scratch = Path(tempfile.mkdtemp(prefix="workbench-task-"))
+    try:
+        folder = scratch / "submission"
+        folder.mkdir()
+        (folder / sub.notebook).write_bytes(payload["notebook"])
+        for rel, content in payload["data"].items():
+            (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+            (folder / rel).write_bytes(content)
+        record = execute_submission(
+            folder,
+            sub,
+            call,
+            scratch / "runs",
+            isolation=payload["isolation"],
+            kernel_name=payload["kernel_name"],
+            run_id=payload["run_id"],
+        )
+        run_dir = Path(record.run_dir)
+        files = {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()}
+        return {"record": record.model_dump(mode="json"), "files": files}
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def land(result: dict[str, Any], runs_dir: Path) -> RunRecord:
+    """Write a worker's run folder here and point the record at it."""
+    record = RunRecord.model_validate(result["record"])
+    run_dir = (runs_dir / record.run_id).resolve()
+    run_dir.mkdir(parents=True, exist_ok=False)
+    for name, content in result["files"].items():
+        (run_dir / Path(name).name).write_bytes(content)
+    notebook = run_dir / Path(record.notebook).name
+    return record.model_copy(update={"run_dir": str(run_dir), "notebook": str(notebook)})
+
+
+@dataclass
+class BatchReport:
+    plan: BatchPlan
+    records: list[RunRecord] = field(default_factory=list)
+
+
+def run_batch(
+    workspace: Workspace,
+    call_id: str,
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    rerun: bool = False,
+    only: Iterable[str] = (),
+    isolation: str | None = None,
+    kernel_name: str = "python3",
+    on_plan: Callable[[BatchPlan], None] | None = None,
+    on_start: Started | None = None,
+    on_finish: Finished | None = None,
+) -> BatchReport:
+    """Validate a call's submissions, run the valid ones that need it, store every run.
+
+    A run is stored as `running` when it starts (locally) and finished atomically, so a
+    batch killed at any point leaves nothing that looks finished but is not.
+    """
+    from workbench.store import open_store
+
+    if isolation is not None:
+        from workbench.sandbox import isolation_levels
+
+        isolation_levels.get(isolation).check()
+    store = open_store(workspace.db_url)
+    try:
+        plan = plan_batch(
+            workspace,
+            store,
+            call_id,
+            only=only,
+            rerun=rerun,
+            isolation=isolation,
+            kernel_name=kernel_name,
+        )
+        if on_plan is not None:
+            on_plan(plan)
+        executor = executors.get("dask" if scheduler else "local")(workers, scheduler)
+        report = BatchReport(plan)
+
+        def started(job: Job, record: RunRecord | None) -> None:
+            if record is not None:
+                store.start_run(record)  # before the kernel starts: a crash never looks finished
+            if on_start is not None:
+                on_start(job, record)
+
+        def finished(job: Job, record: RunRecord) -> None:
+            if scheduler is None:
+                store.finish_run(record)
+            else:
+                store.add_run(record)  # ran on a worker: stored in one transaction
+            report.records.append(record)
+            if on_finish is not None:
+                on_finish(job, record)
+
+        executor.run(plan.jobs, workspace.runs_dir, started, finished)
+    finally:
+        store.close()
+    return report

@@ -152,6 +152,133 @@ def run(
 @main.command()
 @click.argument("call")
 @click.option(
+    "--workers", type=click.IntRange(min=1), help="Runs at once (default: the number of cores)."
+)
+@click.option(
+    "--scheduler", help="Dask scheduler address, e.g. tcp://host:8786, to run on a cluster."
+)
+@click.option("--rerun", is_flag=True, help="Run again even what already has a finished run.")
+@click.option(
+    "--only", multiple=True, metavar="ID", help="Run only these submissions (repeatable)."
+)
+@click.option(
+    "--isolation",
+    type=click.Choice(["sandbox", "process", "none"]),
+    help="Override the call's isolation level (for local development).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON line per finished run.")
+@click.pass_context
+def batch(
+    ctx: click.Context,
+    call: str,
+    workers: int | None,
+    scheduler: str | None,
+    rerun: bool,
+    only: tuple[str, ...],
+    isolation: str | None,
+    as_json: bool,
+) -> None:
+    """Validate every submission of CALL, run the valid ones, store each run.
+
+    Invalid submissions are listed and skipped; a run that fails is recorded and the
+    batch goes on. Started again after an interruption, it runs only what has no
+    finished run for the same input. Exit code 0 when the batch completed.
+    """
+    from workbench.batch import run_batch
+
+    options: dict[str, Any] = {
+        "workers": workers,
+        "scheduler": scheduler,
+        "rerun": rerun,
+        "only": only,
+        "isolation": isolation,
+    }
+    workspace = _workspace(ctx)
+    if as_json:
+        run_batch(
+            workspace,
+            call,
+            on_finish=lambda _job, record: click.echo(json.dumps(record.summary())),
+            **options,
+        )
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = _console()
+    progress = Progress(
+        TextColumn("[bold]{task.fields[call]}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("running {task.fields[running]} · failed [red]{task.fields[failed]}[/]"),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+        console=console,
+    )
+    running: set[str] = set()
+    counts = {"failed": 0}
+    task = progress.add_task("", total=None, call=call, running=0, failed=0, start=False)
+
+    def refresh() -> None:
+        current = ", ".join(sorted(running))[:80]
+        progress.update(task, running=len(running), failed=counts["failed"], description=current)
+
+    def on_plan(plan: Any) -> None:
+        for key, problems in plan.invalid:
+            console.print(f"[red]invalid[/] {key}: skipped")
+            for problem in problems:
+                console.print(f"  {problem}", markup=False)
+        for key, reason in plan.skipped:
+            console.print(f"[dim]skipped {key}: {reason}[/]")
+        progress.update(task, total=len(plan.jobs))
+        progress.start_task(task)
+        progress.start()
+
+    def on_start(job: Any, _record: Any) -> None:
+        running.add(job.submission.id)
+        refresh()
+
+    def on_finish(job: Any, record: Any) -> None:
+        running.discard(job.submission.id)
+        counts["failed"] += record.status != "succeeded"
+        progress.advance(task)
+        refresh()
+
+    try:
+        report = run_batch(
+            workspace, call, on_plan=on_plan, on_start=on_start, on_finish=on_finish, **options
+        )
+    finally:
+        progress.stop()
+    console.print(_batch_table(call, report.records))
+    invalid, skipped = len(report.plan.invalid), len(report.plan.skipped)
+    console.print(f"{len(report.records)} run(s), {invalid} invalid, {skipped} skipped")
+
+
+def _batch_table(call: str, records: list[Any]) -> Any:
+    from rich.table import Table
+
+    table = Table(title=f"Batch: {call}")
+    for column in ("submission", "status", "s", "gain", "Wh", "message"):
+        table.add_column(column, overflow="fold")
+    for record in sorted(records, key=lambda r: r.submission):
+        gain = record.score.gain_vs_baseline if record.score else None
+        energy = record.energy
+        wh = f"{energy.total_kwh * 1000:.3g}" if energy and energy.measured else "-"
+        style = "green" if record.status == "succeeded" else "red"
+        table.add_row(
+            record.submission,
+            f"[{style}]{record.status}[/]",
+            f"{record.duration_s:.1f}",
+            "-" if gain is None else f"{gain:+.1%}",
+            wh,
+            record.message[:120],
+        )
+    return table
+
+
+@main.command()
+@click.argument("call")
+@click.option(
     "--format",
     "fmt",
     type=click.Choice(["table", "json", "csv"]),
