@@ -277,6 +277,51 @@ def _batch_table(call: str, records: list[Any]) -> Any:
 
 
 @main.command()
+@click.argument("submission")
+@click.option(
+    "--runs", default=1, show_default=True, type=click.IntRange(min=1), help="How many new runs."
+)
+@click.option(
+    "--isolation",
+    type=click.Choice(["sandbox", "process", "none"]),
+    help="Override the call's isolation level (for local development).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON.")
+@click.pass_context
+def reproduce(
+    ctx: click.Context, submission: str, runs: int, isolation: str | None, as_json: bool
+) -> None:
+    """Run SUBMISSION again and compare every metric with its reference run.
+
+    The verdict, `reproduced` or `diverged` with the metrics that differ and by how much,
+    is stored and shown by `workbench results`. Exit code 1 when it diverged.
+    """
+    from workbench.reproduction import reproduce as run_reproduction
+
+    result = run_reproduction(_workspace(ctx), submission, runs=runs, isolation=isolation)
+    if as_json:
+        click.echo(result.model_dump_json())
+    else:
+        console = _console()
+        style = "green" if result.verdict == "reproduced" else "red"
+        console.print(
+            f"[bold]{result.submission}[/]: [{style}]{result.verdict}[/] "
+            f"against run {result.reference_run_id} ({len(result.run_ids)} new run(s))"
+        )
+        for d in result.differences:
+            if d.delta is None:
+                console.print(f"  {d.metric}: {d.reason}", markup=False)
+            else:
+                console.print(
+                    f"  {d.metric}: {d.reference:.6g} -> {d.value:.6g} "
+                    f"(delta {d.delta:+.3g}, allowed {d.allowed:.3g})",
+                    markup=False,
+                )
+    if result.verdict != "reproduced":
+        ctx.exit(1)
+
+
+@main.command()
 @click.argument("call")
 @click.option(
     "--format",
@@ -338,6 +383,15 @@ def _energy_cells(energy: dict[str, Any] | None) -> list[str]:
     ]
 
 
+def _reproduction_cell(result: dict[str, Any] | None) -> str:
+    from workbench.reproduction import describe
+
+    if result is None:
+        return "-"
+    style = "green" if result["verdict"] == "reproduced" else "red"
+    return f"[{style}]{describe(result)}[/]"
+
+
 def _results_table(call: str, rows: list[dict[str, Any]]) -> Any:
     """The primary metric as the workbench recomputed it, AI against baseline."""
     from rich.table import Table
@@ -350,6 +404,7 @@ def _results_table(call: str, rows: list[dict[str, Any]]) -> Any:
     table.add_column("Wh/1000 pred.", justify="right")
     table.add_column("gCO2e", justify="right")
     table.add_column("method")
+    table.add_column("reproduced")
     for row in rows:
         score = row["score"] or {}
         duration = f"{row['duration_s']:.1f}" if row["duration_s"] is not None else "-"
@@ -369,6 +424,7 @@ def _results_table(call: str, rows: list[dict[str, Any]]) -> Any:
             f"{score['baseline']:.4g}" if score else "-",
             gain_text,
             *_energy_cells(row["energy"]),
+            _reproduction_cell(row["reproduction"]),
         )
     table.caption = (
         "gain: improvement of the AI over the non-AI baseline, recomputed by the workbench; "

@@ -17,6 +17,7 @@ def call_results(
     """
     from workbench.metering import comparability
 
+    reproductions = store.latest_reproductions(call_id)
     rows = []
     for sub, run in store.latest_runs(call_id):
         record = run.record if run is not None else {}
@@ -33,6 +34,7 @@ def call_results(
                 "metrics": {m.name: m.value for m in run.metrics} if run else {},
                 "score": record.get("score"),
                 "energy": record.get("energy"),
+                "reproduction": reproductions.get(sub.key),
             }
         )
     reasons = comparability([row["energy"] for row in rows], reference_machine)

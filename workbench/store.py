@@ -109,6 +109,19 @@ class MetricRow(Base):
     run: Mapped[RunRow] = relationship(back_populates="metrics")
 
 
+class ReproductionRow(Base):
+    """A reproduction verdict; appended, never updated."""
+
+    __tablename__ = "reproductions"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    submission_key: Mapped[str] = mapped_column(ForeignKey("submissions.key"), index=True)
+    reference_run_id: Mapped[str] = mapped_column(ForeignKey("runs.run_id"))
+    verdict: Mapped[str] = mapped_column(String(16))
+    result: Mapped[dict[str, Any]]
+    created_at: Mapped[dt.datetime] = mapped_column(default=_utcnow)
+
+
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     # Let SQLAlchemy's "begin" event issue BEGIN IMMEDIATE: a writer takes the lock up
     # front and waits for it, instead of failing when a read is upgraded to a write.
@@ -225,6 +238,28 @@ class Store:
         )
         with self.session() as s:
             return {(key, sha) for key, sha in s.execute(query)}
+
+    def add_reproduction(self, result: dict[str, Any]) -> None:
+        with self.session() as s:
+            s.add(
+                ReproductionRow(
+                    submission_key=result["submission"],
+                    reference_run_id=result["reference_run_id"],
+                    verdict=result["verdict"],
+                    result=result,
+                )
+            )
+
+    def latest_reproductions(self, call_id: str) -> dict[str, dict[str, Any]]:
+        """Each submission's latest reproduction result, by submission key."""
+        query = (
+            select(ReproductionRow)
+            .join(SubmissionRow, SubmissionRow.key == ReproductionRow.submission_key)
+            .where(SubmissionRow.call_id == call_id)
+            .order_by(ReproductionRow.id)
+        )
+        with self.session() as s:
+            return {row.submission_key: row.result for row in s.scalars(query)}
 
     def run(self, run_id: str) -> RunRow | None:
         with self.session() as s:
