@@ -1,0 +1,256 @@
+"""Batches: mixed outcomes, resumption after SIGKILL, a real Dask cluster, reproduction verdicts."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tests.conftest import TEST_CALL, MakeSubmission, write_yaml
+from workbench.batch import run_batch
+from workbench.cli import main
+from workbench.reproduction import reproduce
+from workbench.store import RunRow, open_store
+from workbench.workspace import Workspace
+
+pytestmark = pytest.mark.kernel
+BIN = Path(sys.executable).parent
+
+
+def _short_limit(workspace: Workspace, seconds: int = 10) -> None:
+    call = {**TEST_CALL, "protocol": {**TEST_CALL["protocol"], "time_limit_s": seconds}}
+    write_yaml(workspace.calls_dir / "test-call.yaml", call)
+
+
+def _runs(workspace: Workspace) -> list[RunRow]:
+    store = open_store(workspace.db_url)
+    try:
+        return store.runs(call_id="test-call")
+    finally:
+        store.close()
+
+
+def test_a_mixed_batch_ends_with_every_status_right(
+    workspace: Workspace, make_submission: MakeSubmission
+) -> None:
+    _short_limit(workspace)
+    make_submission("good")
+    make_submission("bad", notebook="broken")
+    make_submission("slow", notebook="sleep_forever")
+    make_submission("invalid", parameters={"n": "many"})
+    make_submission("draft", state="draft")
+    result = CliRunner().invoke(
+        main, ["-w", str(workspace.root), "batch", "test-call", "--workers", "2"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "invalid test-call/invalid: skipped" in result.output
+    assert "parameters.n: expected int" in result.output
+    assert "skipped test-call/draft: draft" in result.output
+    statuses = {r.submission_key: r.status for r in _runs(workspace)}
+    assert statuses == {
+        "test-call/good": "succeeded",
+        "test-call/bad": "failed",
+        "test-call/slow": "timed_out",
+    }
+
+
+def test_json_lines_and_resumption_without_rerun(
+    workspace: Workspace, make_submission: MakeSubmission
+) -> None:
+    make_submission("one")
+    make_submission("two", parameters={"n": 5})
+    args = ["-w", str(workspace.root), "batch", "test-call", "--json"]
+    first = CliRunner().invoke(main, args)
+    lines = [json.loads(line) for line in first.stdout.splitlines()]
+    assert sorted(line["submission"] for line in lines) == ["test-call/one", "test-call/two"]
+    assert all(line["status"] == "succeeded" for line in lines)
+    again = CliRunner().invoke(main, args)
+    assert again.stdout == ""  # nothing left to run: same input, finished runs
+    # A changed parameter is a new input: only that submission runs again.
+    doc_path = workspace.submissions_dir / "test-call" / "two" / "submission.yaml"
+    doc_path.write_text(doc_path.read_text().replace("n: 5", "n: 6"))
+    third = CliRunner().invoke(main, args)
+    assert [json.loads(line)["submission"] for line in third.stdout.splitlines()] == [
+        "test-call/two"
+    ]
+    forced = CliRunner().invoke(main, [*args, "--rerun", "--only", "one"])
+    assert [json.loads(line)["submission"] for line in forced.stdout.splitlines()] == [
+        "test-call/one"
+    ]
+    assert len(_runs(workspace)) == 4
+
+
+def test_a_batch_killed_with_sigkill_resumes_without_duplicates_or_losses(
+    workspace: Workspace, make_submission: MakeSubmission
+) -> None:
+    for name in ("a", "b", "c", "d"):
+        make_submission(name, notebook="slow_ok", parameters={"n": 3, "seconds": 2.0})
+    env = {**os.environ, "WORKBENCH_HOME": str(workspace.root)}
+    command = [BIN / "workbench", "batch", "test-call", "--workers", "1", "--json"]
+    first = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
+    assert first.stdout is not None
+    json.loads(first.stdout.readline())  # one run finished and stored
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=30)
+    after_kill = _runs(workspace)
+    finished = [r for r in after_kill if r.status != "running"]
+    assert 1 <= len(finished) < 4
+    # What was running when the batch died still says so: it never looks finished.
+    assert all(r.status in ("running", "succeeded") for r in after_kill)
+    second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert second.returncode == 0, second.stderr
+    resumed = {json.loads(line)["submission"] for line in second.stdout.splitlines()}
+    assert resumed == {f"test-call/{x}" for x in "abcd"} - {r.submission_key for r in finished}
+    runs = _runs(workspace)
+    succeeded = [r.submission_key for r in runs if r.status == "succeeded"]
+    assert sorted(succeeded) == [f"test-call/{x}" for x in "abcd"]  # no duplicate, no loss
+    assert {r.run_id for r in after_kill} <= {r.run_id for r in runs}  # history kept
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def dask_cluster(tmp_path: Path) -> Iterator[str]:
+    """A real `dask scheduler` and two `dask worker` processes on 127.0.0.1."""
+    pytest.importorskip("distributed")
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    logs = tmp_path / "dask-logs"
+    logs.mkdir()
+    dask = shutil.which("dask", path=str(BIN)) or str(BIN / "dask")
+    processes = [
+        subprocess.Popen(
+            [
+                dask,
+                "scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--dashboard-address",
+                ":0",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=(logs / "scheduler.log").open("w"),
+        )
+    ]
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, (logs / "scheduler.log").read_text()
+                time.sleep(0.2)
+        for i in range(2):
+            worker_dir = tmp_path / f"worker-{i}"
+            worker_dir.mkdir()
+            processes.append(
+                subprocess.Popen(
+                    [
+                        dask,
+                        "worker",
+                        address,
+                        "--nthreads",
+                        "1",
+                        "--host",
+                        "127.0.0.1",
+                        "--dashboard-address",
+                        ":0",
+                        "--local-directory",
+                        str(worker_dir),
+                    ],
+                    cwd=worker_dir,
+                    stdout=subprocess.DEVNULL,
+                    stderr=(logs / f"worker-{i}.log").open("w"),
+                )
+            )
+        from distributed import Client
+
+        with Client(address, timeout=60) as client:
+            client.wait_for_workers(2, timeout=90)
+        yield address
+    finally:
+        for process in reversed(processes):
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def test_batch_on_a_real_dask_cluster(
+    workspace: Workspace, make_submission: MakeSubmission, dask_cluster: str
+) -> None:
+    content = b"x\n1\n"
+    import hashlib
+
+    make_submission(
+        "one", data=[{"path": "data/in.csv", "sha256": hashlib.sha256(content).hexdigest()}]
+    )
+    (workspace.submissions_dir / "test-call" / "one" / "data").mkdir()
+    (workspace.submissions_dir / "test-call" / "one" / "data" / "in.csv").write_bytes(content)
+    make_submission("two", parameters={"n": 7})
+    make_submission("bad", notebook="broken")
+    report = run_batch(workspace, "test-call", scheduler=dask_cluster)
+    statuses = {r.submission: r.status for r in report.records}
+    assert statuses == {
+        "test-call/one": "succeeded",
+        "test-call/two": "succeeded",
+        "test-call/bad": "failed",
+    }
+    for record in report.records:
+        # The executed notebook came back and lives in this workspace, not on the worker.
+        assert Path(record.run_dir).parent == workspace.runs_dir.resolve()
+        assert Path(record.notebook).is_file()
+        assert record.fingerprint.data_sha256 == (
+            {"data/in.csv": hashlib.sha256(content).hexdigest()}
+            if record.submission.endswith("one")
+            else {}
+        )
+    stored = {r.submission_key: r.status for r in _runs(workspace)}
+    assert stored == statuses
+    two = next(r for r in report.records if r.submission.endswith("two"))
+    assert two.metrics["n_predictions"] == 7
+
+
+def test_reproduce_verdicts(workspace: Workspace, make_submission: MakeSubmission) -> None:
+    from workbench.batch import run_submission
+    from workbench.errors import InputError
+
+    make_submission("seeded")
+    make_submission("noisy", notebook="unseeded")
+    with pytest.raises(InputError, match="no succeeded run"):
+        reproduce(workspace, "test-call/seeded")
+    run_submission(workspace, "test-call/seeded")
+    run_submission(workspace, "test-call/noisy")
+    same = reproduce(workspace, "test-call/seeded", runs=2)
+    assert same.verdict == "reproduced" and len(same.run_ids) == 2 and same.differences == []
+    noisy = reproduce(workspace, "test-call/noisy")
+    assert noisy.verdict == "diverged"
+    (difference,) = noisy.differences
+    assert difference.metric == "ai.noise" and difference.delta is not None
+    assert difference.delta == pytest.approx(difference.value - difference.reference)  # type: ignore[operator]
+    result = CliRunner().invoke(
+        main, ["-w", str(workspace.root), "results", "test-call", "--format", "json"]
+    )
+    verdicts = {
+        row["submission"]: row["reproduction"]["verdict"] for row in json.loads(result.stdout)
+    }
+    assert verdicts == {"test-call/seeded": "reproduced", "test-call/noisy": "diverged"}
