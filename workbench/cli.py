@@ -249,7 +249,8 @@ def batch(
         )
     finally:
         progress.stop()
-    console.print(_batch_table(call, report.records))
+    if report.records:
+        console.print(_batch_table(call, report.records))
     invalid, skipped = len(report.plan.invalid), len(report.plan.skipped)
     console.print(f"{len(report.records)} run(s), {invalid} invalid, {skipped} skipped")
 
