@@ -177,3 +177,16 @@ def test_a_csv_missing_a_column_fails_with_the_documented_error(path: Path, tmp_
     assert record.status == "failed"
     assert record.error is not None and record.error.ename == "DataSchemaError"
     assert f"missing column {missing!r}" in record.error.evalue
+
+
+@pytest.mark.kernel
+def test_a_template_run_twice_with_the_same_seed_is_reproduced(tmp_path: Path) -> None:
+    from workbench.batch import run_submission
+    from workbench.reproduction import reproduce
+
+    workspace = _template_workspace(tmp_path, "water-demand-forecast", {"model": "gbr"})
+    first = run_submission(workspace, "test-call/team")
+    assert first.status == "succeeded", first.message
+    result = reproduce(workspace, "test-call/team")
+    assert result.verdict == "reproduced", result.differences
+    assert result.reference_run_id == first.run_id

@@ -1,66 +1,68 @@
 """Synthetic monthly heating consumption of a local authority's public buildings.
 
-A portfolio of `n_buildings` (default 60) public buildings of a French town in a temperate
-oceanic climate, with their heating-meter readings (gas or heat network, hot water included) in
-kWh per calendar month over `years` years (default 4: 2021-2024). All the data are synthetic,
-for demonstration only; the generating assumptions are:
+A portfolio of `n_buildings` (default 60) public buildings of a French agglomeration in a
+temperate oceanic climate, with their heating-meter readings (gas or heat network, hot water
+included) in kWh per calendar month over `years` years (default 4: 2021-2024). All the data
+are synthetic, for demonstration only; the generating assumptions are:
 
 - building types and shares: school 40 %, gym 17 %, office 17 % (town hall, technical
   services), cultural 13 % (media library, music school, hall), nursery 8 %, swimming pool
-  5 % (the rounding remainder goes to schools; with 60 buildings: 24 schools, 10 gyms,
-  10 offices, 7 cultural buildings, 4 nurseries, 3 pools, wait, see `type_counts`);
-- heated floor area, uniform by type (m²): school 600-3,500, gym 800-2,500, office
-  500-4,000, cultural 400-2,000, nursery 300-900, swimming pool 1,500-3,500;
-- weather: one station for the town; daily mean temperature 11.2 + 7.3 cos(2 pi (day of
-  year - 200) / 365.25) °C (about 4 °C in mid-January, 18.5 °C in mid-July) plus an AR(1)
-  anomaly (persistence 0.8, standard deviation 3 °C) and a yearly offset (standard deviation
-  0.6 °C). Heating degree days (DJU, base 18 °C): max(0, 18 - daily mean) summed over the
-  month, about 2,600 a year;
+  5 %, rounded down, the remainder going to schools (with 60 buildings: 26 schools, 10 gyms,
+  10 offices, 7 cultural buildings, 4 nurseries, 3 swimming pools);
+- heated floor area, uniform by type, rounded to 10 m²: school 600-3,500, gym 800-2,500,
+  office 500-4,000, cultural 400-2,000, nursery 300-900, swimming pool 1,500-3,500;
+- weather: one station for the whole territory; daily mean temperature
+  11.2 + 7.3 cos(2 pi (day of year - 200) / 365.25) °C (about 4 °C in mid-January, 18.5 °C
+  in mid-July) plus an AR(1) daily anomaly (persistence 0.8, standard deviation 3 °C) and a
+  yearly offset (standard deviation 0.6 °C). Heating degree days (DJU, base 18 °C):
+  max(0, 18 - daily mean) summed over the month, about 2,400-3,000 a year;
 - heating: each building heats, on the days of its heating season, in proportion to how far
   the daily mean falls below its own balance temperature (internal and solar gains make it
-  lower than 18 °C), with a heating slope in kWh per m² per degree-day:
+  lower than 18 °C), with a heating slope in kWh per m² per kelvin-day (K·day):
 
-  | type | balance temperature (°C) | slope (kWh/m²/K·day) | heating season | base load (kWh/m² per open day) |
+  | type | balance (°C) | slope (kWh/m²/K·day) | heating season | base (kWh/m²/open day) |
   |---|---|---|---|---|
-  | school | 16 ± 1 | 0.050 | 15 Oct - 15 May | 0.030 |
-  | gym | 14 ± 1 | 0.035 | 15 Oct - 15 May | 0.045 |
-  | office | 16 ± 1 | 0.045 | 15 Oct - 15 May | 0.015 |
-  | cultural | 15.5 ± 1 | 0.045 | 15 Oct - 15 May | 0.010 |
+  | school | 16 ± 1 | 0.070 | 15 Oct - 15 May | 0.030 |
+  | gym | 14 ± 1 | 0.060 | 15 Oct - 15 May | 0.045 |
+  | office | 16 ± 1 | 0.065 | 15 Oct - 15 May | 0.015 |
+  | cultural | 15.5 ± 1 | 0.060 | 15 Oct - 15 May | 0.010 |
   | nursery | 17 ± 1 | 0.060 | 1 Oct - 31 May | 0.090 |
   | swimming pool | 20 ± 1 | 0.055 | all year | 1.200 |
 
-  (± 1: uniform per building; slopes and base loads vary by building, log-normal, 25 % and
-  30 %; the base load covers hot water, kitchens and pool water heating);
-- occupancy: schools are closed on weekends and during school holidays (ISO weeks 7-8 and
-  15-16, weeks 43-44, 20 December - 3 January, 6 July - 31 August); gyms, offices, nurseries
-  and cultural buildings on Sundays; offices also on Saturdays; nurseries 1-21 August,
-  cultural buildings 1-21 August, gyms 1-25 August; swimming pools close 1-14 September for
-  draining. A closed day has no base load and heats at 50 % (reduced set-point, frost
-  protection); public holidays are not simulated;
+  (± 1: uniform per building; each building's slope and base load are the type's value times
+  a log-normal factor, 25 % and 30 %; the base load covers hot water, kitchens and pool
+  water). The result is 55-190 kWh/m² a year for the buildings, 450-800 for the pools;
+- occupancy: schools are closed on weekends and during school holidays (ISO weeks 7-8, 15-16
+  and 43-44, 20 December - 3 January, 6 July - 31 August); gyms, cultural buildings and
+  nurseries on Sundays, offices on Saturdays and Sundays; nurseries and cultural buildings
+  1-21 August, gyms 1-25 August; swimming pools close 1-14 September for draining. A closed
+  day has no base load and heats at 50 % (reduced set-point); public holidays are not
+  simulated;
 - noise: each month the heating part varies by 5 % and the base load by 8 % (Gaussian,
   multiplicative: wind, sun, occupant behaviour, events);
-- anomalies: `anomaly_share` (default 10 %) of the buildings, drawn at random, get a fault
-  that starts in one of the first 2 of the last `anomaly_window` months (default 12): a
-  drifting boiler (heating +20-50 %, reached linearly over 4 months), a broken control
-  (heating running nights and weekends: heating +20-45 % at once), windows or ventilation left
-  open (heating +15-40 % at once) or a hot-water loop left running (base load +40-80 %). The
-  column `anomaly` is 1 on the building-months from the fault's start;
+- anomalies: `anomaly_share` (default 10 %) of the buildings, drawn at random, get a fault that
+  starts in one of the first 2 of the last `anomaly_window` months (default 12) and lasts to
+  the end, one of: a drifting boiler (every use +15-40 %, reached linearly over 4 months), a
+  broken control running the heating nights and weekends, or windows or ventilation left open
+  (heating +20-50 % at once, i.e. about +15-40 % of the consumption in the heating months), a
+  hot-water loop left running (a constant 15-40 % of the building's mean monthly consumption
+  added every month). The column `anomaly` is 1 on the building-months from the fault's start;
 - no renovation, change of use, metering gap or estimated reading in the period.
 
 Columns: `building`, `type`, `floor_area_m2` (m²), `month` (first day), `dju` (degree days,
-base 18 °C), `consumption_kwh` (kWh in the month) and, for the demo only, `anomaly` (0/1).
+base 18 °C), `consumption_kwh` (kWh in the month) and, for the demo, `anomaly` (0/1).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pandas as pd
 
 COLUMNS = {
     "building": "building identifier (text)",
-    "type": "building type (free labels, e.g. school, gym, office, cultural, nursery, swimming_pool)",
+    "type": "building type, free labels (e.g. school, gym, office, swimming_pool)",
     "floor_area_m2": "heated floor area, m²",
     "month": "month, ISO date of its first day (e.g. 2024-01-01)",
     "dju": "heating degree days of the month, base 18 °C (DJU), from the nearest weather station",
@@ -97,7 +99,7 @@ def type_counts(n_buildings: int) -> dict[str, int]:
     return counts
 
 
-def _in_window(month, day, first: tuple[int, int], last: tuple[int, int]):
+def _in_window(month: Any, day: Any, first: tuple[int, int], last: tuple[int, int]) -> Any:
     """True on the days from `first` to `last` (month, day), wrapping over the new year."""
     key = month * 100 + day
     lo, hi = first[0] * 100 + first[1], last[0] * 100 + last[1]
@@ -112,7 +114,7 @@ def generate(
     anomaly_share: float = 0.10,
     anomaly_window: int = 12,
 ) -> pd.DataFrame:
-    """Monthly consumption of `n_buildings` buildings over `years` years, deterministic for `seed`."""
+    """Monthly consumption of `n_buildings` buildings over `years` years, seeded by `seed`."""
     import numpy as np
     import pandas as pd
 
@@ -184,8 +186,8 @@ def generate(
         base_day = base_b * area * open_day
         heat = np.bincount(month_of_day, weights=heat_day, minlength=n_months)
         base_m = np.bincount(month_of_day, weights=base_day, minlength=n_months)
-        heat = heat * rng.normal(1, 0.05, n_months).clip(0.5)
-        base_m = base_m * rng.normal(1, 0.08, n_months).clip(0.5)
+        heat = heat * rng.normal(1, 0.07, n_months).clip(0.5)
+        base_m = base_m * rng.normal(1, 0.10, n_months).clip(0.5)
         flag = np.zeros(n_months, dtype=int)
         if b in faulty:
             fault = list(FAULTS)[int(rng.integers(len(FAULTS)))]
