@@ -110,6 +110,7 @@ def plan_batch(
     kernel_name: str = "python3",
 ) -> BatchPlan:
     """Validate every submission of a call and decide which to run."""
+    from workbench.dossiers import current_state
     from workbench.submissions import validate_submission
 
     call = workspace.call(call_id)
@@ -129,7 +130,7 @@ def plan_batch(
         except InvalidError as exc:
             plan.invalid.append((key, exc.problems))
             continue
-        if sub.state == "draft":
+        if current_state(store, key, sub.state) == "draft":
             plan.skipped.append((key, "draft: not submitted yet"))
             continue
         if (key, input_sha256(folder, sub, kernel_name)) in finished:

@@ -530,5 +530,72 @@ def export_energy(ctx: click.Context, run_id: str, fmt: str, out: Path | None) -
         click.echo(f"wrote {out}", err=True)
 
 
+@main.command()
+@click.argument("submission")
+@click.argument(
+    "state",
+    type=click.Choice(["draft", "submitted", "in_review", "accepted", "rejected", "dismissed"]),
+)
+@click.option("--reason", default="", help="Why; required to send a dossier back for correction.")
+@click.option("--by", "actor", help="Who decides (default: the current user).")
+@click.pass_context
+def decide(ctx: click.Context, submission: str, state: str, reason: str, actor: str | None) -> None:
+    """Move SUBMISSION (a folder, or CALL/ID) to STATE; the change is logged.
+
+    draft -> submitted -> in_review -> accepted | rejected | dismissed; in_review ->
+    submitted sends it back for correction. An illegal transition is refused (exit 2).
+    """
+    import getpass
+
+    from workbench.dossiers import decide as make_decision
+
+    transition = make_decision(
+        _workspace(ctx), submission, state, actor=actor or getpass.getuser(), reason=reason
+    )
+    click.echo(
+        f"{transition.submission}: {transition.from_state} -> {transition.to_state} "
+        f"by {transition.actor} at {transition.at:%Y-%m-%d %H:%M}"
+    )
+
+
+@main.command()
+@click.argument("call")
+@click.option("--json", "as_json", is_flag=True, help="Print the statistics as JSON.")
+@click.pass_context
+def stats(ctx: click.Context, call: str, as_json: bool) -> None:
+    """Template usage statistics of CALL: templates, AI against baseline, energy, methods."""
+    from workbench.store import open_store
+    from workbench.usage import call_usage
+
+    workspace = _workspace(ctx)
+    workspace.call(call)
+    store = open_store(workspace.db_url)
+    try:
+        usage = call_usage(store, call)
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps(usage, indent=2))
+        return
+    console = _console()
+    console.print(f"[bold]{call}[/]: {usage['submissions']} submission(s), {usage['runs']} run(s)")
+    for template, count in usage["templates"].items():
+        console.print(f"  {template}: {count}")
+    console.print(
+        f"AI beats its baseline: {usage['ai_beats_baseline']} of {usage['scored']} scored"
+    )
+    console.print(
+        f"energy of all runs: {usage['energy_kwh'] * 1000:.3g} Wh, {usage['co2e_g']:.3g} gCO2e "
+        f"({usage['runs_measured']} measured run(s))"
+    )
+    share = usage["hardware_counter_share"]
+    methods = ", ".join(f"{m}: {n}" for m, n in usage["methods"].items()) or "none"
+    console.print(
+        "measured by hardware counters: "
+        + ("-" if share is None else f"{share:.0%}")
+        + f" (methods: {methods})"
+    )
+
+
 if __name__ == "__main__":
     main()

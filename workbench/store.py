@@ -122,6 +122,20 @@ class ReproductionRow(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=_utcnow)
 
 
+class TransitionRow(Base):
+    """One change of a dossier's state: the audit log, appended, never updated."""
+
+    __tablename__ = "transitions"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    submission_key: Mapped[str] = mapped_column(ForeignKey("submissions.key"), index=True)
+    from_state: Mapped[str] = mapped_column(String(16))
+    to_state: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=_utcnow)
+
+
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     # Let SQLAlchemy's "begin" event issue BEGIN IMMEDIATE: a writer takes the lock up
     # front and waits for it, instead of failing when a read is upgraded to a write.
