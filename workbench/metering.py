@@ -266,16 +266,21 @@ class RunMeter:
         with self._lock:
             self.phase = phase
 
-    def _tree_cpu_seconds(self) -> float:
+    def _tree(self) -> list[Any]:
+        """The kernel and its descendants (one scan of the process table per sample)."""
         import psutil
 
         if self._pid is None:
-            return 0.0
+            return []
         try:
             root = psutil.Process(self._pid)
-            procs = [root, *root.children(recursive=True)]
+            return [root, *root.children(recursive=True)]
         except psutil.Error:
-            procs = []
+            return []
+
+    def _tree_cpu_seconds(self, procs: list[Any]) -> float:
+        import psutil
+
         for proc in procs:
             with contextlib.suppress(psutil.Error):
                 cpu = proc.cpu_times()
@@ -283,16 +288,13 @@ class RunMeter:
                 self._seen[proc.pid] = max(self._seen.get(proc.pid, 0.0), cpu.user + cpu.system)
         return sum(self._seen.values())
 
-    def _tree_rss_share(self) -> float:
+    def _tree_rss_share(self, procs: list[Any]) -> float:
         import psutil
 
-        if self._pid is None:
-            return 0.0
-        try:
-            root = psutil.Process(self._pid)
-            rss = sum(p.memory_info().rss for p in [root, *root.children(recursive=True)])
-        except psutil.Error:
-            return 0.0
+        rss = 0
+        for proc in procs:
+            with contextlib.suppress(psutil.Error):
+                rss += proc.memory_info().rss
         return min(1.0, rss / psutil.virtual_memory().total)
 
     def sample(self) -> None:
@@ -302,8 +304,9 @@ class RunMeter:
             try:
                 machine = self.meter.read()
                 busy = _busy_cpu_seconds()
-                own = self._tree_cpu_seconds()
-                rss_share = self._tree_rss_share()
+                procs = self._tree()
+                own = self._tree_cpu_seconds(procs)
+                rss_share = self._tree_rss_share(procs)
             except Exception as exc:  # a meter that fails leaves the run unmeasured
                 self.error = f"measurement failed: {type(exc).__name__}: {exc}"
                 return
