@@ -126,7 +126,7 @@ def generate(
     week = days.isocalendar().week.to_numpy()
 
     # Weather: seasonal cosine + AR(1) daily anomaly + yearly offset.
-    doy = days.dayofyear.to_numpy()
+    doy = days.day_of_year.to_numpy()
     anomaly = np.empty(nd)
     anomaly[0] = rng.normal(0, 3.0)
     innovations = rng.normal(0, 3.0 * np.sqrt(1 - 0.8**2), nd)

@@ -166,7 +166,7 @@ def generate(seed: int = 0, days: int = 366, start: str = "2024-01-01") -> pd.Da
         {"working": 15_000.0, "friday": 15_800.0, "saturday": 12_000.0, "sunday": 8_500.0}
     )
     volume = np.where(public, 8_000.0, volume.to_numpy())
-    doy, month, mday = dates.dayofyear.to_numpy(), dates.month, dates.day
+    doy, month, mday = dates.day_of_year.to_numpy(), dates.month, dates.day
     volume = volume * (1 + 0.03 * np.cos(2 * np.pi * (doy - 167) / 365.25))
     volume = volume * np.where((month == 12) & (weekday == 5), 1.10, 1.0)
     volume = volume * np.where(school, 0.92, 1.0)
