@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import shutil
+import socket
+import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -87,3 +90,27 @@ def make_submission(workspace: Workspace) -> MakeSubmission:
         return folder
 
     return make
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(port: int, process: subprocess.Popen[Any], timeout: float = 60) -> None:
+    """Poll until `process` listens on `port`; fail if it exits or the deadline passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if process.poll() is not None:
+                raise RuntimeError(f"the server exited with code {process.returncode}") from None
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"nothing listens on port {port} after {timeout:.0f} s"
+                ) from None
+            time.sleep(0.2)

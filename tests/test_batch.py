@@ -6,17 +6,15 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from tests.conftest import TEST_CALL, MakeSubmission, write_yaml
+from tests.conftest import TEST_CALL, MakeSubmission, free_port, wait_for_port, write_yaml
 from workbench.batch import run_batch
 from workbench.cli import main
 from workbench.reproduction import reproduce
@@ -117,17 +115,11 @@ def test_a_batch_killed_with_sigkill_resumes_without_duplicates_or_losses(
     assert {r.run_id for r in after_kill} <= {r.run_id for r in runs}  # history kept
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def dask_cluster(tmp_path: Path) -> Iterator[str]:
     """A real `dask scheduler` and two `dask worker` processes on 127.0.0.1."""
     pytest.importorskip("distributed")
-    port = _free_port()
+    port = free_port()
     address = f"tcp://127.0.0.1:{port}"
     logs = tmp_path / "dask-logs"
     logs.mkdir()
@@ -149,14 +141,7 @@ def dask_cluster(tmp_path: Path) -> Iterator[str]:
         )
     ]
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, (logs / "scheduler.log").read_text()
-                time.sleep(0.2)
+        wait_for_port(port, processes[0])
         for i in range(2):
             worker_dir = tmp_path / f"worker-{i}"
             worker_dir.mkdir()

@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import time
 import urllib.request
 
 import pytest
 
-from tests.conftest import MakeSubmission
+from tests.conftest import MakeSubmission, free_port
 from workbench.lab import lab_command
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _get(url: str) -> dict:
@@ -28,7 +21,7 @@ def _get(url: str) -> dict:
 @pytest.mark.kernel
 def test_lab_serves_the_submission_and_its_kernel(make_submission: MakeSubmission) -> None:
     folder = make_submission()
-    port, token = _free_port(), "test-token"
+    port, token = free_port(), "test-token"
     server = subprocess.Popen(
         lab_command(folder, "notebook.ipynb", port=port, open_browser=False, token=token),
         stdout=subprocess.DEVNULL,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import threading
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, free_port, wait_for_port
 from workbench.calls import load_call
 from workbench.errors import StoreError
 from workbench.runs import Fingerprint, RunRecord, new_run_id
@@ -134,10 +133,20 @@ def test_unreachable_database_is_a_store_error() -> None:
         open_store("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _wait_for_logins(url: str, timeout: float = 30) -> None:
+    """The postmaster listens before it accepts logins: poll until one succeeds."""
+    import psycopg
+
+    dsn = url.replace("postgresql+psycopg://", "postgresql://")
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            psycopg.connect(dsn, connect_timeout=2).close()
+            return
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:
+                pytest.skip("PostgreSQL did not accept logins")
+            time.sleep(0.2)
 
 
 @pytest.fixture(scope="module")
@@ -167,7 +176,7 @@ def postgres_url() -> Iterator[str]:
         check=True,
         capture_output=True,
     )
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [*as_user, postgres, "-D", str(data), "-p", str(port), "-h", "127.0.0.1", "-k", str(base)],
         stdout=subprocess.DEVNULL,
@@ -175,16 +184,11 @@ def postgres_url() -> Iterator[str]:
     )
     url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                time.sleep(0.5)
-                break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    pytest.skip("PostgreSQL did not start")
-                time.sleep(0.2)
+        try:
+            wait_for_port(port, server, timeout=30)
+        except (RuntimeError, TimeoutError) as exc:
+            pytest.skip(f"PostgreSQL did not start: {exc}")
+        _wait_for_logins(url)
         yield url
     finally:
         server.terminate()
