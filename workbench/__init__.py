@@ -18,6 +18,8 @@ _EXPORTS = {
     "validate_submission": "workbench.submissions",
     "execute_submission": "workbench.execute",
     "run_submission": "workbench.batch",
+    "run_batch": "workbench.batch",
+    "reproduce": "workbench.reproduction",
     "open_store": "workbench.store",
     "Workspace": "workbench.workspace",
     "WorkbenchError": "workbench.errors",
