@@ -48,10 +48,7 @@ def run_submission(
 
     folder = workspace.submission_dir(ref)
     sub, call = validate_submission(folder, workspace)
-    if isolation is not None:
-        from workbench.sandbox import isolation_levels
-
-        isolation_levels.get(isolation)  # an unknown level is bad input: fail before storing
+    check_isolation(isolation or call.protocol.isolation)
     store = open_store(workspace.db_url)
     try:
         store.register(call, sub)
@@ -68,6 +65,13 @@ def run_submission(
     finally:
         store.close()
     return record
+
+
+def check_isolation(level: str) -> None:
+    """Fail closed, before anything is stored: an unknown or unavailable level runs nothing."""
+    from workbench.sandbox import isolation_levels
+
+    isolation_levels.get(level).check()
 
 
 @dataclass(frozen=True)
@@ -341,10 +345,7 @@ def run_batch(
     """
     from workbench.store import open_store
 
-    if isolation is not None:
-        from workbench.sandbox import isolation_levels
-
-        isolation_levels.get(isolation).check()
+    check_isolation(isolation or workspace.call(call_id).protocol.isolation)
     store = open_store(workspace.db_url)
     try:
         plan = plan_batch(

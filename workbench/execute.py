@@ -46,6 +46,8 @@ INPUT_NOTEBOOK = "input.ipynb"
 OUTPUT_LOG = "output.log"
 RECORD_FILE = "run.json"
 KERNEL_START_TIMEOUT_S = 60.0
+MB = 1024 * 1024
+OUTPUT_TRUNCATED = "output_truncated"  # a run flag
 
 
 @lru_cache(maxsize=1)
@@ -117,6 +119,61 @@ def _kill_tree(pid: int) -> None:
             proc.kill()
 
 
+def _output_size(content: dict[str, Any]) -> int:
+    """Characters an output adds to the notebook: its text, data bundle or traceback."""
+    if "text" in content:
+        return len(content["text"])
+    size = sum(len(str(value)) for value in (content.get("data") or {}).values())
+    return size + sum(len(line) for line in content.get("traceback") or [])
+
+
+@dataclass
+class OutputBudget:
+    """How much output a run may add to its executed notebook, in characters.
+
+    Printed text (streams) and rich outputs (displays, results, widget state) have
+    separate budgets, so a notebook that floods its prints still gets its records.
+    Past a budget, output is discarded, a visible marker takes its place in the cell,
+    and the run is flagged: never silently dropped.
+    """
+
+    stream: int = 10 * MB
+    rich: int = 50 * MB
+    used: dict[str, int] = field(default_factory=lambda: {"stream": 0, "rich": 0})
+    discarded: dict[str, int] = field(default_factory=lambda: {"stream": 0, "rich": 0})
+    # (cell index, kind) -> [the marker output, characters discarded from that cell]
+    _markers: dict[tuple[int, str], list[Any]] = field(default_factory=dict)
+
+    @property
+    def truncated(self) -> bool:
+        return any(self.discarded.values())
+
+    def room(self, kind: str) -> int:
+        return max(0, (self.stream if kind == "stream" else self.rich) - self.used[kind])
+
+    def take(self, kind: str, size: int) -> None:
+        self.used[kind] += size
+
+    def discard(self, kind: str, size: int, outs: list[Any], cell_index: int) -> Any:
+        """Count `size` discarded characters; return the cell's marker output when it is new."""
+        from nbformat.v4 import new_output
+
+        self.discarded[kind] += size
+        entry = self._markers.get((cell_index, kind))
+        new = entry is None
+        if entry is None:
+            entry = self._markers[(cell_index, kind)] = [new_output("stream", name="stderr"), 0]
+            outs.append(entry[0])
+        entry[1] += size
+        limit = (self.stream if kind == "stream" else self.rich) // MB
+        what = "printed output" if kind == "stream" else "display output"
+        entry[0].text = (
+            f"\n[workbench: output truncated: this run's {what} exceeded its {limit} MB budget;"
+            f" {entry[1] / MB:.1f} MB discarded from this cell]\n"
+        )
+        return entry[0] if new else None
+
+
 @dataclass
 class RunControl:
     """Shared between the runner and the execution engine: cell timings, the kernel, the clock."""
@@ -126,6 +183,7 @@ class RunControl:
     kernel_pid: int | None = None
     timed_out: bool = False
     meter: RunMeter | None = None
+    output: OutputBudget = field(default_factory=OutputBudget)
     _started: dict[int, tuple[str, float]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -196,16 +254,76 @@ def _register_engine() -> None:
         run_dir = Unicode("").tag(config=True)
         limits_json = Unicode("{}").tag(config=True)
 
+        def __init__(self, **kwargs: Any) -> None:
+            from workbench.sandbox import isolation_levels
+
+            super().__init__(**kwargs)
+            # One level instance per kernel: it may hold what it set up until `cleanup`.
+            self.isolation = isolation_levels.get(self.isolation_name)
+            # The level picks the transport: a sandboxed kernel has no shared loopback, so
+            # it is reached over Unix sockets. Set before the connection file is written.
+            for name, value in self.isolation.connection(Path(self.run_dir)).items():
+                setattr(self, name, value)
+
         def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
             import json
 
-            from workbench.sandbox import Limits, isolation_levels
+            from workbench.sandbox import Limits
 
             cmd = super().format_kernel_cmd(extra_arguments)
-            level = isolation_levels.get(self.isolation_name)
-            return level.kernel_command(
-                cmd, Path(self.run_dir), Limits(**json.loads(self.limits_json))
-            )
+            limits = Limits(**json.loads(self.limits_json))
+            return self.isolation.kernel_command(cmd, Path(self.run_dir), limits)
+
+        async def cleanup_resources(self, restart: bool = False) -> None:  # type: ignore[override]
+            await super().cleanup_resources(restart=restart)
+            if not restart:
+                self.isolation.cleanup(Path(self.run_dir))
+
+    class WorkbenchNotebookClient(PapermillNotebookClient):
+        """papermill's client, with the run's output budget applied to every output."""
+
+        budget = OutputBudget()  # replaced per run
+
+        def output(
+            self, outs: list[Any], msg: dict[str, Any], display_id: str | None, cell_index: int
+        ) -> Any:
+            budget, content, kind = self.budget, msg["content"], msg["msg_type"]
+            if kind == "stream":
+                text = content.get("text", "")
+                if len(text) <= budget.room("stream"):
+                    budget.take("stream", len(text))
+                    return super().output(outs, msg, display_id, cell_index)
+                kept = text[: budget.room("stream")]
+                budget.take("stream", len(kept))
+                out = None
+                if kept:
+                    content["text"] = kept
+                    out = super().output(outs, msg, display_id, cell_index)
+                marker = budget.discard("stream", len(text) - len(kept), outs, cell_index)
+                if out is not None and marker is not None:
+                    self.log_output_message(out)  # papermill logs only what is returned
+                return marker or out
+            if kind == "error":
+                # Always kept (the run's status and error come from it), but cut to size.
+                cut = _cut_error(content)
+                if cut:
+                    budget.discarded["rich"] += cut
+                return super().output(outs, msg, display_id, cell_index)
+            size = _output_size(content)
+            if size > budget.room("rich"):
+                return budget.discard("rich", size, outs, cell_index)
+            budget.take("rich", size)
+            return super().output(outs, msg, display_id, cell_index)
+
+        def handle_comm_msg(self, outs: list[Any], msg: dict[str, Any], cell_index: int) -> None:
+            size = len(str(msg["content"].get("data", "")))
+            if size > self.budget.room("rich"):
+                marker = self.budget.discard("rich", size, outs, cell_index)
+                if marker is not None:
+                    self.log_output_message(marker)
+                return
+            self.budget.take("rich", size)
+            super().handle_comm_msg(outs, msg, cell_index)
 
     class WorkbenchEngine(NBClientEngine):
         @classmethod
@@ -219,7 +337,7 @@ def _register_engine() -> None:
             def on_cell_execute(cell: Any, cell_index: int) -> None:
                 control.cell_executing(cell, cell_index, client)
 
-            client = PapermillNotebookClient(
+            client = WorkbenchNotebookClient(
                 nb_man,
                 kernel_name=kernel_name,
                 kernel_manager_class=WorkbenchKernelManager,
@@ -230,9 +348,33 @@ def _register_engine() -> None:
                 log=logging.getLogger("papermill"),
                 **kwargs,
             )
+            client.budget = control.output
             return client.execute()
 
     papermill_engines.register("workbench", WorkbenchEngine)
+
+
+ERROR_TEXT_MAX = 100_000  # characters of an error's message, and of its traceback
+
+
+def _cut_error(content: dict[str, Any]) -> int:
+    """Cut an error output's message and traceback to `ERROR_TEXT_MAX`; characters removed."""
+    cut = 0
+    evalue = str(content.get("evalue", ""))
+    if len(evalue) > ERROR_TEXT_MAX:
+        cut += len(evalue) - ERROR_TEXT_MAX
+        content["evalue"] = evalue[:ERROR_TEXT_MAX] + " [truncated]"
+    lines, kept, size = list(content.get("traceback") or []), [], 0
+    for line in lines:
+        room = ERROR_TEXT_MAX - size
+        if len(line) > room:
+            kept.append(line[:room] + " [traceback truncated]")
+            cut += len(line) - room + sum(len(rest) for rest in lines[len(kept) :])
+            break
+        kept.append(line)
+        size += len(line)
+    content["traceback"] = kept
+    return cut
 
 
 def _team_index(cell: Any, team_nb: Any) -> int | None:
@@ -441,6 +583,7 @@ def execute_submission(
             "finished_at": dt.datetime.now(dt.UTC),
             "duration_s": round(duration, 3),
             "cells": sorted(control.cells, key=lambda c: c.start),
+            "flags": [OUTPUT_TRUNCATED] if control.output.truncated else [],
         }
     )
     (run_dir / RECORD_FILE).write_text(record.model_dump_json(indent=2), encoding="utf-8")

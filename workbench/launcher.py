@@ -1,9 +1,11 @@
 """Runs first in the kernel's process: apply limits, scrub the environment, exec the kernel.
 
-    python -m workbench.launcher --memory-mb=4096 --scrub-env -- python -m ipykernel_launcher ...
+    python -I -m workbench.launcher --memory-mb=4096 --scrub-env -- python -m ipykernel_launcher ...
 
-Limits set here are inherited by everything the kernel starts. This module must stay
-free of heavy imports: it runs once per kernel start.
+Limits set here are inherited by everything the kernel starts. Inside the sandbox the
+launcher starts as root (with only the capabilities to change user) and becomes the
+unprivileged `--user` before anything else runs. This module must stay free of heavy
+imports: it runs once per kernel start.
 """
 
 from __future__ import annotations
@@ -25,12 +27,23 @@ def _set_limit(which: int, value: int) -> None:
     resource.setrlimit(which, (value, value))
 
 
+def _become(user: str) -> None:
+    """Drop to `UID:GID` for good: groups, gid, then uid (real, effective and saved)."""
+    uid, gid = (int(part) for part in user.split(":"))
+    os.setgroups([])
+    os.setgid(gid)
+    os.setuid(uid)
+    if os.getuid() != uid or os.geteuid() != uid or os.getegid() != gid:
+        raise SystemExit(f"workbench.launcher: could not become {user}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="workbench.launcher")
     parser.add_argument("--memory-mb", type=int)
     parser.add_argument("--file-size-mb", type=int)
     parser.add_argument("--processes", type=int)
     parser.add_argument("--scrub-env", action="store_true")
+    parser.add_argument("--user", help="UID:GID to become before the kernel starts (as root)")
     parser.add_argument("--log", help="file that receives the kernel's own stdout and stderr")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
@@ -43,6 +56,10 @@ def main(argv: list[str] | None = None) -> None:
         _set_limit(resource.RLIMIT_FSIZE, args.file_size_mb * MB)
     if args.processes:
         _set_limit(resource.RLIMIT_NPROC, args.processes)
+    if args.user:
+        # Before the log: the run folder belongs to that user, not to a root without
+        # capabilities.
+        _become(args.user)
     env = dict(os.environ)
     if args.scrub_env:
         env = {k: v for k, v in env.items() if k in ENV_ALLOWLIST}

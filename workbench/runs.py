@@ -107,6 +107,9 @@ class RunRecord(BaseModel):
     notebook: str
     run_dir: str
     cells: list[CellTiming] = Field(default_factory=list)
+    flags: list[str] = Field(
+        default_factory=list, description="what the runner noticed, e.g. `output_truncated`"
+    )
 
     def summary(self) -> dict[str, Any]:
         """The JSON face of a run: `workbench run --json` prints this."""

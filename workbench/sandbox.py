@@ -2,15 +2,21 @@
 
     none      the kernel runs as the user's own process (a team on its own laptop)
     process   no namespaces; resource limits and a scrubbed environment
-    sandbox   bubblewrap namespaces on top of `process`, when available
+    sandbox   bubblewrap namespaces on top of `process`; fails closed when unavailable
 
 Each level turns the kernel's command line into the one actually launched. The
 limits themselves are applied by `workbench.launcher`, which runs first inside the
-kernel's process and then replaces itself with the kernel.
+kernel's process and then replaces itself with the kernel. docs/security.md says
+what each level does and does not protect against.
+
+This module is imported by the launcher at every kernel start: no heavy imports.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import stat
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,24 +54,48 @@ class Limits:
 
 
 class Isolation:
-    """Base class: `kernel_command` wraps the kernel's command line for this level."""
+    """Base class: `kernel_command` wraps the kernel's command line for this level.
+
+    One instance serves one kernel: `connection` (before the connection file is
+    written), then `kernel_command`, then `cleanup` once the kernel is gone.
+    """
 
     name: ClassVar[str]
 
     def check(self) -> None:
         """Raise `SandboxError` when this level cannot be provided here."""
 
+    def connection(self, run_dir: Path) -> dict[str, str]:
+        """Kernel manager settings (transport, ip, connection_file); empty keeps TCP loopback."""
+        return {}
+
     def kernel_command(self, cmd: list[str], run_dir: Path, limits: Limits) -> list[str]:
         raise NotImplementedError
+
+    def cleanup(self, run_dir: Path) -> None:
+        """Undo what `connection` and `kernel_command` set up; the kernel is gone."""
 
 
 KERNEL_LOG = "kernel.log"
 
 
 def launcher_command(cmd: list[str], run_dir: Path, *options: str) -> list[str]:
-    """`cmd` started through `workbench.launcher`, its own output kept in the run folder."""
+    """`cmd` started through `workbench.launcher`, its own output kept in the run folder.
+
+    `-I`: the launcher runs before any limit, in the run folder, where a submission's
+    data files could otherwise shadow `workbench` itself.
+    """
     log = f"--log={run_dir / KERNEL_LOG}"
-    return [sys.executable, "-m", "workbench.launcher", log, *options, "--", *cmd]
+    return [sys.executable, "-I", "-m", "workbench.launcher", log, *options, "--", *cmd]
+
+
+def _limit_options(limits: Limits, processes: int) -> list[str]:
+    return [
+        f"--memory-mb={limits.memory_mb}",
+        f"--file-size-mb={limits.file_size_mb}",
+        f"--processes={processes}",
+        "--scrub-env",
+    ]
 
 
 class NoIsolation(Isolation):
@@ -79,28 +109,270 @@ class ProcessIsolation(Isolation):
     name = "process"
 
     def kernel_command(self, cmd: list[str], run_dir: Path, limits: Limits) -> list[str]:
-        return launcher_command(
-            cmd,
-            run_dir,
-            f"--memory-mb={limits.memory_mb}",
-            f"--file-size-mb={limits.file_size_mb}",
-            f"--processes={limits.processes}",
-            "--scrub-env",
+        return launcher_command(cmd, run_dir, *_limit_options(limits, limits.processes))
+
+
+# The bubblewrap program, looked up on PATH (tests point it at a missing one).
+BWRAP = "bwrap"
+# As root, the kernel runs as nobody:nogroup: an account that owns no file on the host
+# and that RLIMIT_NPROC binds (it never binds root).
+SANDBOX_UID = 65534
+SANDBOX_GID = 65534
+# nobody runs only sandboxed kernels, so this caps all of them together (threads too).
+SANDBOX_MAX_PROCESSES = 1024
+TMP_SIZE_MB = 512  # the private /tmp is memory: bound it
+CONNECTION_FILE = "kernel.json"
+IPC_NAME = "kernel"  # sockets are `<run>/kernel-1` ... `<run>/kernel-5`
+SOCKET_PATH_MAX = 107  # sun_path, without its terminating NUL
+# Written by the runner after the kernel has ended (execute.RECORD_FILE): created empty
+# and pinned read-only before the kernel starts, so the kernel cannot plant a symlink there.
+RUNNER_LATE_FILES = ("run.json",)
+PROBE_TIMEOUT_S = 30.0
+INSTALL_HINT = (
+    "install it (apt-get install bubblewrap) or lower the level explicitly with --isolation process"
+)
+
+_probed: dict[tuple[str, bool], str | None] = {}  # bwrap path, as root -> failure or None
+
+
+def _privileged() -> bool:
+    return os.geteuid() == 0
+
+
+def _bwrap_path() -> str:
+    path = shutil.which(BWRAP)
+    if path is None:
+        raise SandboxError(
+            f"isolation 'sandbox' needs bubblewrap ({BWRAP!r} was not found on PATH); "
+            f"nothing ran. To fix: {INSTALL_HINT}"
         )
+    return path
+
+
+def _namespace_args(privileged: bool) -> list[str]:
+    args = [
+        "--unshare-net",
+        "--unshare-pid",
+        "--unshare-ipc",
+        "--unshare-uts",
+        "--unshare-cgroup-try",
+        "--hostname",
+        "sandbox",
+        "--die-with-parent",
+        "--new-session",
+    ]
+    if privileged:
+        # bwrap keeps every capability for root; the launcher needs only these two, to
+        # become nobody, which then clears them (and no_new_privs stops regaining any).
+        args += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+    else:
+        args += ["--unshare-user"]  # an unprivileged bwrap needs a user namespace
+    return args
+
+
+class _Mounts:
+    """bwrap's mount arguments, creating each missing parent folder as 0755 first.
+
+    bwrap would create them 0700 and root-owned, which the unprivileged kernel could
+    not cross (e.g. `/root` on the way to a Python installed under `/root/.pyenv`).
+    """
+
+    def __init__(self) -> None:
+        self.args: list[str] = []
+        self._present = {Path("/")}
+
+    def _parents(self, dest: Path) -> None:
+        for parent in reversed(dest.parents):
+            if parent not in self._present:
+                self.args += ["--perms", "0755", "--dir", str(parent)]
+                self._present.add(parent)
+
+    def add(
+        self, option: str, source: str | None, dest: str | Path, *, before: tuple[str, ...] = ()
+    ) -> None:
+        dest = Path(dest)
+        self._parents(dest)
+        self.args += [*before, option, *([source] if source is not None else []), str(dest)]
+        # What was under a new mount is hidden by it; the mount point itself exists.
+        self._present = {p for p in self._present if not p.is_relative_to(dest)} | {dest}
+
+    def bind(self, path: str | Path, *, writable: bool = False) -> None:
+        self.add("--bind" if writable else "--ro-bind", str(path), path)
+
+    def tmpfs(self, dest: str, perms: str, size_mb: int) -> None:
+        size = str(size_mb * 1024 * 1024)
+        self.add("--tmpfs", None, dest, before=("--perms", perms, "--size", size))
+
+
+def _system_mounts() -> _Mounts:
+    """The system, read-only: /usr and /etc, and the merged-/usr links (or dirs) at the top."""
+    mounts = _Mounts()
+    mounts.bind("/usr")
+    for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
+        if os.path.islink(top):
+            mounts.add("--symlink", os.readlink(top), top)
+        elif os.path.isdir(top):
+            mounts.bind(top)
+    mounts.bind("/etc")
+    mounts.add("--proc", None, "/proc")
+    mounts.add("--dev", None, "/dev")
+    return mounts
+
+
+def python_roots() -> list[Path]:
+    """What the kernel needs of the Python environment: the venv, its base install, workbench.
+
+    workbench is bound on its own because it may be an editable install whose source
+    folder sits in a repository that must stay out of the sandbox.
+    """
+    import workbench
+
+    candidates = [
+        Path(sys.prefix),
+        Path(sys.exec_prefix),
+        Path(sys.base_prefix),
+        Path(sys.base_exec_prefix),
+        Path(os.path.realpath(sys.executable)).parent.parent,
+        Path(workbench.__file__).resolve().parent,
+    ]
+    roots: list[Path] = []
+    found = {p.resolve() for p in candidates if p.is_dir()}
+    for path in sorted(found, key=lambda p: (len(p.parts), str(p))):
+        covered = any(path.is_relative_to(r) for r in (*roots, Path("/usr")))
+        if not covered:
+            roots.append(path)
+    return roots
+
+
+def _probe(bwrap: str, privileged: bool) -> str | None:
+    """Why bwrap cannot build the sandbox here, or None: actually run `bwrap ... true`."""
+    import subprocess
+
+    true = shutil.which("true", path="/usr/bin:/bin") or "/usr/bin/true"
+    mounts = _system_mounts()  # with every kind of option a kernel's command uses
+    mounts.tmpfs("/tmp", "1777", 1)
+    mounts.add("--dir", None, "/tmp/probe/folder")
+    cmd = [bwrap, *_namespace_args(privileged), *mounts.args, "--chdir", "/", "--", true]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=PROBE_TIMEOUT_S)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"{bwrap} could not be started: {exc}"
+    if done.returncode != 0:
+        detail = (done.stderr or done.stdout).strip().splitlines()
+        return f"{bwrap} cannot create namespaces here: {detail[-1] if detail else done.returncode}"
+    return None
 
 
 class BubblewrapIsolation(Isolation):
+    """The kernel in its own namespaces: no network, a read-only system, its run folder only.
+
+    The kernel manager reaches it over Unix sockets in the run folder (TCP loopback is
+    not shared with a network namespace). See docs/security.md.
+    """
+
     name = "sandbox"
 
+    def __init__(self) -> None:
+        self._socket_dir: Path | None = None  # a short private folder when the run path is long
+
     def check(self) -> None:
-        raise SandboxError(
-            "isolation 'sandbox' (bubblewrap) is not available in this version of the workbench; "
-            "nothing ran. Lower the level explicitly with --isolation process"
-        )
+        bwrap = _bwrap_path()
+        key = (bwrap, _privileged())
+        if key not in _probed:  # once per process: namespaces do not come and go
+            _probed[key] = _probe(*key)
+        failure = _probed[key]
+        if failure is not None:
+            raise SandboxError(
+                f"isolation 'sandbox' is not available: {failure}; nothing ran. "
+                f"To fix: {INSTALL_HINT}"
+            )
+
+    def connection(self, run_dir: Path) -> dict[str, str]:
+        import tempfile
+
+        ip = run_dir / IPC_NAME
+        if len(str(ip)) + len("-65535") > SOCKET_PATH_MAX:
+            self._socket_dir = Path(tempfile.mkdtemp(prefix="wbk-", dir="/tmp"))
+            if _privileged():
+                os.chown(self._socket_dir, SANDBOX_UID, SANDBOX_GID)
+            ip = self._socket_dir / IPC_NAME
+        return {
+            "transport": "ipc",
+            "connection_file": str(run_dir / CONNECTION_FILE),
+            "ip": str(ip),
+        }
+
+    def _environment(self) -> list[str]:
+        # No JPY_PARENT_PID: inside the PID namespace the kernel's parent is bwrap's init,
+        # and ipykernel would take the mismatch for a dead parent. --die-with-parent does it.
+        env = {k: v for k, v in os.environ.items() if k in ENV_ALLOWLIST}
+        env.pop("JPY_PARENT_PID", None)
+        env.update(HOME="/tmp", TMPDIR="/tmp")
+        env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
+        args = ["--clearenv"]
+        for key, value in sorted(env.items()):
+            args += ["--setenv", key, value]
+        return args
+
+    def _mount_run_folder(self, mounts: _Mounts, run_dir: Path) -> None:
+        """The run folder, writable, at its own path; what the runner wrote there, pinned.
+
+        Every entry present now (the input notebook, the executed notebook papermill
+        rewrites during the run, the output log, staged data, the connection file) and
+        the record written later are bound read-only onto themselves. A mount point
+        cannot be removed or renamed, so the kernel can neither change them nor swap
+        one for a symlink through which the runner, writing as itself, would write
+        elsewhere on the host.
+        """
+        for name in RUNNER_LATE_FILES:
+            (run_dir / name).touch(exist_ok=True)
+        mounts.bind(run_dir, writable=True)
+        if self._socket_dir is not None:
+            mounts.bind(self._socket_dir, writable=True)
+        for entry in sorted(run_dir.iterdir()):
+            if not entry.is_symlink() and (entry.is_file() or entry.is_dir()):
+                mounts.bind(entry)
 
     def kernel_command(self, cmd: list[str], run_dir: Path, limits: Limits) -> list[str]:
         self.check()
-        return cmd
+        privileged = _privileged()
+        mounts = _system_mounts()
+        for root in python_roots():
+            mounts.bind(root)
+        # tmpfs first: the run folder (and the socket folder) may live under /tmp.
+        mounts.tmpfs("/tmp", "1777", TMP_SIZE_MB)
+        mounts.tmpfs("/dev/shm", "1777", TMP_SIZE_MB)
+        options = _limit_options(limits, min(limits.processes, SANDBOX_MAX_PROCESSES))
+        if privileged:
+            # The kernel, as nobody, owns its run folder for the run (`cleanup` gives it
+            # back) and reads the connection file written by the runner.
+            os.chown(run_dir, SANDBOX_UID, SANDBOX_GID)
+            connection_file = run_dir / CONNECTION_FILE
+            if connection_file.exists():
+                os.chown(connection_file, SANDBOX_UID, SANDBOX_GID)
+            options.append(f"--user={SANDBOX_UID}:{SANDBOX_GID}")
+        self._mount_run_folder(mounts, run_dir)
+        return [
+            _bwrap_path(),
+            *_namespace_args(privileged),
+            *mounts.args,
+            *self._environment(),
+            "--chdir",
+            str(run_dir),
+            "--",
+            *launcher_command(cmd, run_dir, *options),
+        ]
+
+    def cleanup(self, run_dir: Path) -> None:
+        if self._socket_dir is not None:
+            shutil.rmtree(self._socket_dir, ignore_errors=True)
+            self._socket_dir = None
+        if _privileged() and run_dir.is_dir():
+            # Past runs must not stay writable by whatever else runs as nobody.
+            os.chown(run_dir, os.getuid(), os.getgid())
+        if run_dir.is_dir():
+            # jupyter_client marks the folder of a connection file sticky; a run folder isn't.
+            os.chmod(run_dir, stat.S_IMODE(run_dir.stat().st_mode) & ~stat.S_ISVTX)
 
 
 class IsolationRegistry:
