@@ -345,6 +345,8 @@ def _register_engine() -> None:
                 startup_timeout=min(KERNEL_START_TIMEOUT_S, control.remaining()),
                 on_cell_execute=on_cell_execute,
                 on_cell_complete=control.cell_complete,
+                # The watchdog kills the whole tree afterwards: no graceful shutdown to wait for.
+                shutdown_kernel="immediate",
                 log=logging.getLogger("papermill"),
                 **kwargs,
             )
