@@ -5,7 +5,33 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 WB := $(BIN)/workbench
 
-.PHONY: demo test lint typecheck pytest clean
+.PHONY: demo test lint typecheck pytest clean system-demo system-test
+
+# Debian packages, installed only when missing: bubblewrap runs the kernels of calls whose
+# isolation is `sandbox`; Debian's chromium drives the dashboards' browser tests.
+define need_debian
+	@missing=""; \
+	for pkg in $(1); do \
+		case $$pkg in \
+			bubblewrap) command -v bwrap >/dev/null 2>&1 || missing="$$missing $$pkg" ;; \
+			chromium) [ -x /usr/bin/chromium ] || missing="$$missing $$pkg" ;; \
+		esac; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+		else \
+			echo "missing Debian packages:$$missing; install them with: sudo apt-get install$$missing"; \
+			exit 1; \
+		fi; \
+	fi
+endef
+
+system-demo:
+	$(call need_debian,bubblewrap)
+
+system-test:
+	$(call need_debian,bubblewrap chromium)
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +45,7 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@ $(VENV)/.installed-run
 
-demo: $(VENV)/.installed-run
+demo: $(VENV)/.installed-run system-demo
 	$(WB) validate
 	@# A batch records every run, failed ones included, and skips what already ran.
 	@for call in calls/*.yaml; do $(WB) batch "$$(basename $$call .yaml)" || exit $$?; done
@@ -32,7 +58,7 @@ lint: $(VENV)/.installed-test
 typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy
 
-pytest: $(VENV)/.installed-test
+pytest: $(VENV)/.installed-test system-test
 	$(BIN)/pytest
 
 test: lint typecheck pytest
