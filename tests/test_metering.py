@@ -264,3 +264,20 @@ def test_a_meter_that_cannot_start_is_reported_once(monkeypatch: pytest.MonkeyPa
                 metering.process_meter()
     finally:
         set_process_meter(None)
+
+
+@pytest.mark.kernel
+def test_the_real_meter_measures_this_machine(
+    workspace: Workspace, make_submission: MakeSubmission
+) -> None:
+    from workbench.metering import METHODS
+
+    set_process_meter(None)  # codecarbon's own hardware detection, in this process
+    try:
+        record = _execute(workspace, make_submission())
+    finally:
+        set_process_meter(None)
+    energy = record.energy  # type: ignore[attr-defined]
+    assert energy.measured, energy.reason
+    assert energy.method in METHODS and energy.machine.cpu_count >= 1
+    assert energy.total_kwh > 0 and energy.co2e_g > 0

@@ -128,6 +128,9 @@ class Call(Document):
     required_metrics: list[str] = Field(default_factory=list)
     questionnaire: list[Question] = Field(default_factory=list)
     rubric: list[Criterion] = Field(min_length=1)
+    disagreement_spread: float = Field(
+        default=2.0, gt=0, description="jurors disagree on a criterion when max - min exceeds this"
+    )
 
     @field_validator("templates")
     @classmethod

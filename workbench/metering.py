@@ -96,7 +96,7 @@ class CodecarbonMeter:
             # for hardware detection and power readings.
             tracker = OfflineEmissionsTracker(
                 country_iso_code="FRA",
-                save_to_file=False,
+                output_methods=[],  # nothing written: the workbench stores what it needs
                 log_level="error",
                 tracking_mode="machine",
             )

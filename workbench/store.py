@@ -136,6 +136,35 @@ class TransitionRow(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=_utcnow)
 
 
+class JurorRow(Base):
+    """A juror of one call. Only the sha256 of their personal token is stored."""
+
+    __tablename__ = "jurors"
+    __table_args__ = (UniqueConstraint("call_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id"), index=True)
+    name: Mapped[str] = mapped_column(Text)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    conflicts: Mapped[list[str]] = mapped_column(JSON, default=list)  # submission keys
+    created_at: Mapped[dt.datetime] = mapped_column(default=_utcnow)
+
+
+class ScoreRow(Base):
+    """One saved jury score; appended, never updated: a juror's latest row is their score."""
+
+    __tablename__ = "scores"
+    __table_args__ = (Index("ix_scores_submission_juror", "submission_key", "juror_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    juror_id: Mapped[int] = mapped_column(ForeignKey("jurors.id"), index=True)
+    submission_key: Mapped[str] = mapped_column(ForeignKey("submissions.key"))
+    values: Mapped[dict[str, Any]] = mapped_column("criterion_values", JSON)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    weighted_total: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[dt.datetime] = mapped_column(default=_utcnow)
+
+
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     # Let SQLAlchemy's "begin" event issue BEGIN IMMEDIATE: a writer takes the lock up
     # front and waits for it, instead of failing when a read is upgraded to a write.
@@ -315,6 +344,66 @@ class Store:
     def count(self, model: type[Base]) -> int:
         with self.session() as s:
             return s.scalar(select(func.count()).select_from(model)) or 0
+
+    # Jurors and their scores (see `workbench.jury` for the rules).
+    def add_juror(self, call: Call, name: str, token_sha256: str, conflicts: list[str]) -> JurorRow:
+        self.register(call)
+        with self.session() as s:
+            row = JurorRow(
+                call_id=call.id, name=name, token_sha256=token_sha256, conflicts=conflicts
+            )
+            s.add(row)
+            s.flush()
+            return row
+
+    def juror_by_token(self, token_sha256: str) -> JurorRow | None:
+        with self.session() as s:
+            return s.scalar(select(JurorRow).where(JurorRow.token_sha256 == token_sha256))
+
+    def jurors(self, call_id: str) -> list[JurorRow]:
+        with self.session() as s:
+            query = select(JurorRow).where(JurorRow.call_id == call_id).order_by(JurorRow.id)
+            return list(s.scalars(query))
+
+    def add_score(
+        self,
+        juror_id: int,
+        submission_key: str,
+        values: dict[str, Any],
+        comment: str,
+        weighted_total: float,
+    ) -> ScoreRow:
+        """Append a score row; earlier rows stay as the history."""
+        with self.session() as s:
+            row = ScoreRow(
+                juror_id=juror_id,
+                submission_key=submission_key,
+                values=values,
+                comment=comment,
+                weighted_total=weighted_total,
+            )
+            s.add(row)
+            s.flush()
+            return row
+
+    def scores(
+        self,
+        call_id: str | None = None,
+        submission_key: str | None = None,
+        juror_id: int | None = None,
+    ) -> list[ScoreRow]:
+        """Score rows in the order they were saved."""
+        query = select(ScoreRow).order_by(ScoreRow.id)
+        if call_id:
+            query = query.join(JurorRow, JurorRow.id == ScoreRow.juror_id).where(
+                JurorRow.call_id == call_id
+            )
+        if submission_key:
+            query = query.where(ScoreRow.submission_key == submission_key)
+        if juror_id is not None:
+            query = query.where(ScoreRow.juror_id == juror_id)
+        with self.session() as s:
+            return list(s.scalars(query))
 
 
 def open_store(url: str, *, create: bool = True) -> Store:

@@ -1,0 +1,630 @@
+"""Jury dashboards: tokens, conflicts, scores (unit), then the real pages in Chromium.
+
+The browser tests start `workbench serve` on a free port of 127.0.0.1 over a workspace
+whose submissions really ran, and drive /usr/bin/chromium with Playwright.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from tests.conftest import NOTEBOOKS, ROOT, TEST_CALL, MakeSubmission, write_yaml
+from workbench.cli import main
+from workbench.dashboards import outputs, pages
+from workbench.dashboards.i18n import LANGUAGES, TEXTS, t
+from workbench.dashboards.server import voila_config
+from workbench.errors import InvalidError, NotFoundError
+from workbench.jury import (
+    AccessDenied,
+    ConflictOfInterest,
+    add_juror,
+    authenticate,
+    current_scores,
+    hash_token,
+    jury_summary,
+    progress,
+    save_score,
+    weighted_total,
+)
+from workbench.store import JurorRow, ScoreRow, open_store
+from workbench.submissions import load_submission
+from workbench.workspace import Workspace
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+IMG = ROOT / "docs" / "img"
+
+
+# ---------------------------------------------------------------- unit tests
+
+
+def _registered(workspace: Workspace, make_submission: MakeSubmission, *ids: str) -> None:
+    """Register submissions in the store as a run would, without running them."""
+    store = open_store(workspace.db_url)
+    try:
+        for sub_id in ids:
+            folder = make_submission(sub_id)
+            store.register(workspace.call("test-call"), load_submission(folder))
+    finally:
+        store.close()
+
+
+def test_only_the_hash_of_a_token_is_stored(
+    workspace: Workspace, make_submission: MakeSubmission
+) -> None:
+    _registered(workspace, make_submission, "a")
+    juror, token = add_juror(workspace, "test-call", "Alice")
+    assert len(token) >= 40
+    store = open_store(workspace.db_url)
+    try:
+        with store.session() as s:
+            rows = s.query(JurorRow).all()
+        assert [r.token_sha256 for r in rows] == [hashlib.sha256(token.encode()).hexdigest()]
+        dump = (workspace.root / "workbench.db").read_bytes()
+        assert token.encode() not in dump
+        assert authenticate(store, "test-call", token) == juror
+        for wrong in (None, "", token[:-1] + ("A" if token[-1] != "A" else "B"), hash_token(token)):
+            with pytest.raises(AccessDenied):
+                authenticate(store, "test-call", wrong)
+        with pytest.raises(AccessDenied):  # a token is for one call only
+            authenticate(store, "other-call", token)
+    finally:
+        store.close()
+
+
+def test_jurors_names_and_conflicts_are_checked(
+    workspace: Workspace, make_submission: MakeSubmission
+) -> None:
+    _registered(workspace, make_submission, "a", "b")
+    juror, _ = add_juror(workspace, "test-call", "Bob", conflicts=["b", "test-call/a"])
+    assert juror.conflicts == ("test-call/a", "test-call/b")
+    with pytest.raises(NotFoundError):
+        add_juror(workspace, "test-call", "Carol", conflicts=["nope"])
+    with pytest.raises(NotFoundError):
+        add_juror(workspace, "no-such-call", "Carol")
+    with pytest.raises(Exception, match="already has a juror"):
+        add_juror(workspace, "test-call", "Bob")
+
+
+def test_weighted_total_uses_the_calls_weights_and_scales() -> None:
+    from workbench.calls import Call
+
+    call = Call.model_validate(TEST_CALL)  # benefit 0.6, frugality 0.4, both on 0..5
+    assert weighted_total(call, {"benefit": 5, "frugality": 0}) == 60.0
+    assert weighted_total(call, {"benefit": 0, "frugality": 5}) == 40.0
+    assert weighted_total(call, {"benefit": 2.5 * 2, "frugality": 2.5}) == pytest.approx(80.0)
+    mixed = Call.model_validate(
+        {
+            **TEST_CALL,
+            "rubric": [
+                {**TEST_CALL["rubric"][0], "scale": {"min": 0, "max": 100, "step": 1}},
+                TEST_CALL["rubric"][1],
+            ],
+        }
+    )
+    assert weighted_total(mixed, {"benefit": 50, "frugality": 5}) == pytest.approx(70.0)
+
+
+def test_scores_are_checked_appended_and_conflicts_refused(
+    workspace: Workspace, make_submission: MakeSubmission
+) -> None:
+    _registered(workspace, make_submission, "a", "b")
+    call = workspace.call("test-call")
+    alice, alice_token = add_juror(workspace, "test-call", "Alice")
+    bob, bob_token = add_juror(workspace, "test-call", "Bob", conflicts=["b"])
+    store = open_store(workspace.db_url)
+    try:
+        first = save_score(store, call, alice_token, "test-call/a", {"benefit": 1, "frugality": 2})
+        second = save_score(
+            store, call, alice_token, "test-call/a", {"benefit": 4, "frugality": 5}, " ok "
+        )
+        save_score(store, call, bob_token, "test-call/a", {"benefit": 3, "frugality": 3})
+        assert second.id > first.id and second.comment == "ok"
+        with pytest.raises(ConflictOfInterest):
+            save_score(store, call, bob_token, "test-call/b", {"benefit": 3, "frugality": 3})
+        with pytest.raises(AccessDenied):
+            save_score(store, call, "forged", "test-call/a", {"benefit": 3, "frugality": 3})
+        with pytest.raises(InvalidError) as bad:
+            save_score(store, call, alice_token, "test-call/a", {"benefit": 7, "extra": 1})
+        text = str(bad.value)
+        assert "values.benefit: 7 is not on the scale" in text
+        assert "values.frugality: not scored" in text
+        assert "values.extra: not a criterion" in text
+        with pytest.raises(InvalidError, match="not on the scale"):
+            save_score(store, call, alice_token, "test-call/a", {"benefit": 1.5, "frugality": 1})
+        with pytest.raises(NotFoundError):
+            save_score(store, call, alice_token, "test-call/zz", {"benefit": 1, "frugality": 1})
+        # Append-only: both of Alice's saves are kept; the latest is her current score.
+        rows = store.scores(call_id="test-call")
+        assert [(r.juror_id, r.values) for r in rows] == [
+            (alice.id, {"benefit": 1.0, "frugality": 2.0}),
+            (alice.id, {"benefit": 4.0, "frugality": 5.0}),
+            (bob.id, {"benefit": 3.0, "frugality": 3.0}),
+        ]
+        current = current_scores(store, "test-call")["test-call/a"]
+        assert current[alice.id].id == second.id
+        summary = jury_summary(store, "test-call")
+        assert summary["test-call/a"] == {"jurors": 2, "score": pytest.approx((88 + 60) / 2)}
+        assert "test-call/b" not in summary
+    finally:
+        store.close()
+    by_name = {p.juror.name: p for p in progress(workspace, "test-call")}
+    assert (by_name["Alice"].scored, by_name["Alice"].to_score, by_name["Alice"].saves) == (1, 2, 2)
+    assert (by_name["Bob"].scored, by_name["Bob"].to_score) == (1, 1)
+
+
+def test_two_jurors_saving_at_once_from_threads_lose_nothing(
+    workspace: Workspace, make_submission: MakeSubmission
+) -> None:
+    _registered(workspace, make_submission, "a")
+    call = workspace.call("test-call")
+    tokens = [add_juror(workspace, "test-call", name)[1] for name in ("Alice", "Bob")]
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(2)
+
+    def save_many(token: str) -> None:
+        store = open_store(workspace.db_url)  # each juror's kernel has its own connection
+        try:
+            barrier.wait()
+            for i in range(25):
+                save_score(store, call, token, "test-call/a", {"benefit": i % 6, "frugality": 1})
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            store.close()
+
+    threads = [threading.Thread(target=save_many, args=(token,)) for token in tokens]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == []
+    assert open_store(workspace.db_url).count(ScoreRow) == 50
+
+
+SAVER = """
+import sys
+from workbench.jury import save_score
+from workbench.store import open_store
+from workbench.workspace import Workspace
+
+workspace = Workspace.from_env(sys.argv[1])
+call = workspace.call("test-call")
+store = open_store(workspace.db_url)
+print("ready", flush=True)
+sys.stdin.readline()
+for i in range(30):
+    save_score(store, call, sys.argv[2], "test-call/a", {"benefit": i % 6, "frugality": 2})
+store.close()
+"""
+
+
+def test_two_jurors_saving_at_once_from_processes_lose_nothing(
+    workspace: Workspace, make_submission: MakeSubmission
+) -> None:
+    _registered(workspace, make_submission, "a")
+    tokens = [add_juror(workspace, "test-call", name)[1] for name in ("Alice", "Bob")]
+    env = {k: v for k, v in os.environ.items() if k not in ("WORKBENCH_DB", "WORKBENCH_HOME")}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", SAVER, str(workspace.root), token],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=ROOT,
+        )
+        for token in tokens
+    ]
+    try:
+        for proc in procs:
+            assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        for proc in procs:  # both start writing at the same moment
+            assert proc.stdin is not None
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+        for proc in procs:
+            assert proc.wait(timeout=120) == 0
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+    store = open_store(workspace.db_url)
+    try:
+        rows = store.scores(submission_key="test-call/a")
+        assert len(rows) == 60
+        assert sorted({r.juror_id for r in rows}) == [1, 2]
+    finally:
+        store.close()
+
+
+def test_applicant_outputs_are_sanitised() -> None:
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("x")
+    cell.outputs = [
+        nbformat.v4.new_output(
+            "display_data",
+            {
+                "text/html": "<script>alert(1)</script><img src=x onerror=alert(2)>"
+                '<a href="javascript:alert(3)">a</a><b>kept</b><style>b{}</style>'
+                '<img src="https://tracker.example/p.png"><img src="data:image/png;base64,AAAA">',
+                "text/plain": "ignored",
+            },
+        ),
+        nbformat.v4.new_output("display_data", {"application/javascript": "alert(4)"}),
+        nbformat.v4.new_output("display_data", {"image/png": 'AAAA" onerror="alert(5)'}),
+        nbformat.v4.new_output("display_data", {"image/svg+xml": "<svg onload='alert(6)'/>"}),
+        nbformat.v4.new_output("stream", name="stdout", text="\x1b[31m<script>x</script>\x1b[0m"),
+        nbformat.v4.new_output(
+            "display_data",
+            {
+                "application/vnd.plotly.v1+json": {
+                    "data": [{"type": "bar", "x": ["<img src=x onerror=alert(7)>"], "y": [1]}],
+                    "layout": {"title": {"text": "<a href='javascript:alert(8)'>t</a><b>T</b>"}},
+                }
+            },
+        ),
+        nbformat.v4.new_output(
+            "display_data", {"application/vnd.plotly.v1+json": {"data": [{"type": "nope"}]}}
+        ),
+    ]
+    nb.cells = [cell]
+    items = outputs.notebook_items(nb)
+    kinds = [i.kind for i in items]
+    assert kinds == ["html", "withheld", "withheld", "image", "text", "plotly", "withheld"]
+    html = items[0].content
+    assert "<b>kept</b>" in html and 'src="data:image/png;base64,AAAA"' in html
+    for bad in ("<script", "onerror", "javascript:", "<style", "tracker.example", "alert(1)"):
+        assert bad not in html
+    assert items[2].content == "image/png"  # not base64: not shown
+    assert items[3].content.startswith('<img class="wb-output-image" alt="" src="data:image/svg')
+    assert "onload" not in items[3].content  # the SVG is base64 inside an <img>
+    assert items[4].content == "<script>x</script>"  # text: shown escaped, ANSI removed
+    figure = str(items[5].content)
+    assert "onerror" not in figure and "javascript:" not in figure and "<b>T</b>" in figure
+
+
+def test_pareto_front_keeps_the_points_nothing_beats() -> None:
+    points = [(1.0, 10.0), (2.0, 5.0), (3.0, 20.0), (0.5, 1.0), (3.0, 15.0), (4.0, 20.0)]
+    assert pages.pareto_front(points) == [(0.5, 1.0), (1.0, 10.0), (3.0, 20.0)]
+    assert pages.pareto_front([]) == []
+
+
+def test_voila_is_configured_for_juries() -> None:
+    config = voila_config(8999, pool_size=3)
+    assert config["Voila"]["ip"] == "127.0.0.1" and config["Voila"]["port"] == 8999
+    voila = config["VoilaConfiguration"]
+    assert voila["strip_sources"] is True and voila["show_tracebacks"] is False
+    assert voila["file_allowlist"] == [] and voila["file_denylist"] == [r".*"]
+    assert voila["preheat_kernel"] is True and voila["default_pool_size"] == 3
+    headers = config["Voila"]["tornado_settings"]["headers"]
+    assert headers["Referrer-Policy"] == "no-referrer"
+
+
+def test_every_label_exists_in_every_language() -> None:
+    for key, entry in TEXTS.items():
+        assert set(entry) == set(LANGUAGES), key
+        assert all(entry.values()), key
+    assert t("save", "fr") == "Enregistrer" and t("save", "en") == "Save"
+    assert t("signed_in_as", "en", name="Ana") == "Juror: Ana"
+
+
+def test_jury_commands(workspace: Workspace, make_submission: MakeSubmission) -> None:
+    _registered(workspace, make_submission, "a")
+    runner = CliRunner()
+    base = ["-w", str(workspace.root)]
+    added = runner.invoke(main, [*base, "jury", "add", "test-call", "Alice", "--conflict", "a"])
+    assert added.exit_code == 0, added.output
+    link = added.stdout.strip()
+    assert link.startswith("http://127.0.0.1:8866/?token=")
+    token = link.split("token=", 1)[1]
+    store = open_store(workspace.db_url)
+    try:
+        assert authenticate(store, "test-call", token).conflicts == ("test-call/a",)
+    finally:
+        store.close()
+    listed = runner.invoke(main, [*base, "jury", "list", "test-call"])
+    assert listed.exit_code == 0 and "Alice" in listed.output and "0/0" in listed.output
+    unknown = runner.invoke(main, [*base, "serve", "no-such-call"])
+    assert unknown.exit_code == 2 and "unknown call" in unknown.output
+    bad = runner.invoke(main, [*base, "jury", "add", "test-call", "Bob", "--conflict", "zz"])
+    assert bad.exit_code == 2 and "unknown submission" in bad.output
+
+
+# ---------------------------------------------------------------- in a real browser
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response:
+            return response.status, response.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as exc:
+        return exc.code, ""
+
+
+class Served:
+    def __init__(self, root: Path, base: str, tokens: dict[str, str]) -> None:
+        self.root = root
+        self.base = base
+        self.tokens = tokens
+
+    def link(self, juror: str, submission: str | None = None) -> str:
+        url = f"{self.base}/?token={self.tokens[juror]}"
+        return url + (f"&submission={submission}" if submission else "")
+
+    def scores(self) -> list[ScoreRow]:
+        store = open_store(Workspace(self.root).db_url)
+        try:
+            return store.scores(call_id="test-call")
+        finally:
+            store.close()
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """A workspace with three submissions that really ran, two jurors, and `workbench serve`."""
+    from workbench.batch import run_submission
+    from workbench.metering import FakeMeter, set_process_meter
+
+    root = tmp_path_factory.mktemp("dash") / "ws"
+    write_yaml(root / "calls" / "test-call.yaml", TEST_CALL)
+    (root / "templates" / "notebooks").mkdir(parents=True)
+    shutil.copy(NOTEBOOKS / "ok.ipynb", root / "templates" / "notebooks" / "ok.ipynb")
+    for sub_id, team, parameters in (
+        ("alpha", "Commune d'Alpha (fictive)", {"n": 40, "noise": 0.5, "evil": False}),
+        ("beta", "Syndicat de Bêta (fictif)", {"n": 40, "noise": 2.5, "evil": False}),
+        ("xss", "Équipe XSS (fictive)", {"n": 40, "noise": 1.0, "evil": True}),
+    ):
+        folder = root / "submissions" / "test-call" / sub_id
+        folder.mkdir(parents=True)
+        shutil.copy(NOTEBOOKS / "dashboard_scored.ipynb", folder / "notebook.ipynb")
+        write_yaml(
+            folder / "submission.yaml",
+            {
+                "id": sub_id,
+                "call": "test-call",
+                "team": team,
+                "organisation": team,
+                "contact": "jury@example.org",
+                "title": f"Projet {sub_id}",
+                "template": "custom",
+                "parameters": parameters,
+                "answers": {"open-data": True, "hosting": "cloud"},
+            },
+        )
+    workspace = Workspace(root)
+    set_process_meter(FakeMeter(cpu_watts=20.0, ram_watts=5.0))  # energy on every machine
+    try:
+        for sub_id in ("alpha", "beta", "xss"):
+            record = run_submission(workspace, f"test-call/{sub_id}")
+            assert record.status == "succeeded", record.message
+            assert record.energy is not None and record.energy.measured
+    finally:
+        set_process_meter(None)
+    tokens = {
+        "alice": add_juror(workspace, "test-call", "Alice Martin")[1],
+        "bob": add_juror(workspace, "test-call", "Bob Durand", conflicts=["beta"])[1],
+    }
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k != "WORKBENCH_DB"}
+    env["WORKBENCH_HOME"] = str(root)
+    log = (root.parent / "serve.log").open("w")
+    exe = Path(sys.executable).parent / "workbench"
+    server = subprocess.Popen(
+        [exe, "serve", "test-call", "--port", str(port), "--pool-size", "1"],
+        env=env,
+        cwd=root.parent,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert server.poll() is None, (root.parent / "serve.log").read_text()
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "workbench serve did not start listening"
+                time.sleep(0.2)
+        yield Served(root, f"http://127.0.0.1:{port}", tokens)
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=10)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        pytest.fail(
+            f"{CHROMIUM} is missing: the dashboard tests need Debian's chromium "
+            "(apt-get install -y chromium)",
+            pytrace=False,
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield instance
+        finally:
+            instance.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    # The pages must not need the network; keep the browser off it.
+    context.route(
+        "**/*",
+        lambda route: (
+            route.continue_()
+            if route.request.url.startswith(("http://127.0.0.1", "ws://127.0.0.1", "data:"))
+            else route.abort()
+        ),
+    )
+    tab = context.new_page()
+    try:
+        yield tab
+    finally:
+        context.close()
+
+
+def _plots_drawn(page: Any, count: int) -> None:
+    page.wait_for_function(
+        f"document.querySelectorAll('.js-plotly-plot .main-svg').length >= {count}",
+        timeout=60_000,
+    )
+
+
+@pytest.mark.kernel
+def test_the_call_page_ranks_every_submission_with_a_pareto_chart(
+    served: Served, page: Any
+) -> None:
+    page.goto(served.link("alice"))
+    page.wait_for_selector("#wb-ranking tbody tr", timeout=60_000)
+    _plots_drawn(page, 1)
+    rows = page.locator("#wb-ranking tbody tr")
+    assert rows.count() == 3
+    text = page.inner_text("#wb-ranking")
+    for expected in ("alpha", "beta", "xss", "Commune d'Alpha (fictive)", "mae", "réussi"):
+        assert expected in text
+    assert "Juré·e : Alice Martin" in page.inner_text("#wb-juror")
+    legend = page.inner_text(".js-plotly-plot")
+    assert "Front de Pareto" in legend and "Solution sans IA" in legend
+    # Filter then sort, in the browser.
+    page.fill("#wb-ranking thead tr:nth-child(2) th:nth-child(1) input", "alp")
+    assert page.inner_text("#wb-shown") == "1"
+    page.fill("#wb-ranking thead tr:nth-child(2) th:nth-child(1) input", "")
+    page.click("#wb-ranking thead tr:first-child th:nth-child(1)")
+    first = page.locator("#wb-ranking tbody tr").first.get_attribute("data-submission")
+    assert first == "test-call/alpha"
+    IMG.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(IMG / "jury-call-page.png"))
+
+
+@pytest.mark.kernel
+def test_a_juror_scores_a_submission_and_the_score_is_stored(served: Served, page: Any) -> None:
+    before = len(served.scores())
+    page.goto(served.link("alice", "test-call/alpha"))
+    page.wait_for_selector(".wb-save", timeout=60_000)
+    _plots_drawn(page, 3)  # predictions, energy per phase, the applicant's own figure
+    assert page.inner_text("#wb-title") == "Projet alpha"
+    body = page.inner_text("#wb-submission-page")
+    assert "Commune d'Alpha (fictive)" in body and "Données ouvertes ?" in body
+    assert "Méthode de mesure" in page.inner_text("#wb-method")
+    page.locator(".wb-criterion-benefit button", has_text="4").click()
+    page.locator(".wb-criterion-frugality button", has_text="3").click()
+    page.fill(".wb-comment textarea", "Gain net, sobre.")
+    page.locator(".wb-save").click()
+    page.wait_for_selector("#wb-saved", timeout=30_000)
+    assert "72 / 100" in page.inner_text("#wb-saved")  # 0.6 * 4/5 + 0.4 * 3/5
+    page.screenshot(path=str(IMG / "jury-submission-page.png"))
+    rows = served.scores()
+    assert len(rows) == before + 1
+    row = rows[-1]
+    assert row.values == {"benefit": 4.0, "frugality": 3.0}
+    assert row.comment == "Gain net, sobre." and row.weighted_total == 72.0
+    assert row.submission_key == "test-call/alpha"
+    store = open_store(Workspace(served.root).db_url)
+    try:
+        assert authenticate(store, "test-call", served.tokens["alice"]).id == row.juror_id
+    finally:
+        store.close()
+
+
+@pytest.mark.kernel
+def test_no_token_or_a_forged_token_sees_nothing(served: Served, page: Any) -> None:
+    forged = served.tokens["alice"][:-2] + "xx"
+    secrets = ("test-call/alpha", "Commune d", "Projet alpha", "Alice Martin", "mae")
+    for query in (
+        "/",
+        "/?token=",
+        f"/?token={forged}",
+        f"/?token={forged}&submission=test-call/alpha",
+    ):
+        status, html = _get(served.base + query)
+        assert status == 200
+        assert "wb-denied" in html
+        assert not any(s in html for s in secrets), query
+        page.goto(served.base + query)
+        page.wait_for_selector("#wb-denied", timeout=60_000)
+        assert "Accès refusé" in page.inner_text("body")
+        assert page.locator("#wb-ranking, .wb-save, .js-plotly-plot").count() == 0
+    # Nothing but the pages is served: no notebook, source, call file, store or run.
+    for path in (
+        "/voila/files/dashboard.ipynb",
+        "/voila/files/pages.py",
+        "/dashboard.ipynb",
+        "/voila/api/contents/dashboard.ipynb",
+        "/voila/tree",
+        "/voila/files/../../workbench.db",
+    ):
+        status, body = _get(served.base + path)
+        assert status in (403, 404) or "wb-denied" in body or body == "", path
+        assert "pages.render" not in body and "test-call" not in body, path
+
+
+@pytest.mark.kernel
+def test_a_conflict_of_interest_is_shown_and_cannot_be_scored(served: Served, page: Any) -> None:
+    page.goto(served.link("bob"))
+    page.wait_for_selector("#wb-ranking tbody tr", timeout=60_000)
+    beta = page.locator('#wb-ranking tbody tr[data-submission="test-call/beta"]')
+    assert "conflit d'intérêts" in beta.inner_text()
+    page.goto(served.link("bob", "test-call/beta"))
+    page.wait_for_selector("#wb-conflict", timeout=60_000)
+    assert page.locator(".wb-save").count() == 0
+
+
+@pytest.mark.kernel
+def test_the_applicants_scripts_never_run(served: Served, page: Any) -> None:
+    page.goto(served.link("alice", "test-call/xss"))
+    page.wait_for_selector(".wb-save", timeout=60_000)
+    bold = page.locator(".wb-applicant b", has_text="applicant bold text")
+    bold.wait_for(timeout=60_000)
+    _plots_drawn(page, 4)  # predictions, energy, the applicant's figure and the hostile one
+    # Every image has loaded or failed: an onerror or onload handler would have fired.
+    page.wait_for_function("Array.from(document.images).every(i => i.complete)")
+    assert page.evaluate("window.__xss") is None
+    assert page.title() != "pwned"
+    assert bold.get_attribute("id") is None  # the sanitiser keeps tags, not ids
+    assert "<script>window.__xss = 10</script>" in page.inner_text("body")  # shown as text
+    assert page.locator(".wb-applicant a", has_text="link").get_attribute("href") is None
+    assert page.locator(".wb-applicant iframe, .wb-applicant script").count() == 0
