@@ -50,6 +50,7 @@ demo: $(VENV)/.installed-run system-demo
 	@# A batch records every run, failed ones included, and skips what already ran.
 	@for call in calls/*.yaml; do $(WB) batch "$$(basename $$call .yaml)" || exit $$?; done
 	@for call in calls/*.yaml; do $(WB) results "$$(basename $$call .yaml)"; done
+	@echo "Jury dashboards: $(WB) jury add diat 'A juror' prints a personal link, then $(WB) serve diat"
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .

@@ -337,11 +337,12 @@ class BubblewrapIsolation(Isolation):
         self.check()
         privileged = _privileged()
         mounts = _system_mounts()
-        for root in python_roots():
-            mounts.bind(root)
-        # tmpfs first: the run folder (and the socket folder) may live under /tmp.
+        # tmpfs first: the Python environment, the run folder and the socket folder may all
+        # live under /tmp (a checkout there), and a later mount hides what is under it.
         mounts.tmpfs("/tmp", "1777", TMP_SIZE_MB)
         mounts.tmpfs("/dev/shm", "1777", TMP_SIZE_MB)
+        for root in python_roots():
+            mounts.bind(root)
         options = _limit_options(limits, min(limits.processes, SANDBOX_MAX_PROCESSES))
         if privileged:
             # The kernel, as nobody, owns its run folder for the run (`cleanup` gives it
