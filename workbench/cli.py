@@ -36,9 +36,14 @@ def _workspace(ctx: click.Context) -> Any:
 
 
 def _console() -> Any:
+    import os
+
     from rich.console import Console
 
-    return Console()
+    # Piped or logged output (make, CI) gets rich's 80 columns by default, too narrow for
+    # the results tables; a terminal keeps its own width, and $COLUMNS still wins.
+    wide = not sys.stdout.isatty() and "COLUMNS" not in os.environ
+    return Console(width=180 if wide else None)
 
 
 @click.group(cls=WorkbenchGroup, context_settings={"help_option_names": ["-h", "--help"]})
