@@ -110,3 +110,10 @@ def test_readme_documents_every_command() -> None:
     for command in main.commands:
         assert f"workbench {command}" in readme, command
     assert "make demo" in readme and "make test" in readme
+
+
+def test_isolation_choices_are_the_registered_levels() -> None:
+    from workbench.cli import ISOLATION_LEVELS
+    from workbench.sandbox import isolation_levels
+
+    assert sorted(ISOLATION_LEVELS) == isolation_levels.names()

@@ -16,6 +16,13 @@ import click
 
 from workbench.errors import WorkbenchError
 
+ISOLATION_LEVELS = ("sandbox", "process", "none")  # the registry's names; a test keeps them equal
+isolation_option = click.option(
+    "--isolation",
+    type=click.Choice(ISOLATION_LEVELS),
+    help="Override the call's isolation level (for local development).",
+)
+
 
 class WorkbenchGroup(click.Group):
     """Turns any `WorkbenchError` from a command into `error: ...` and its exit code."""
@@ -118,11 +125,7 @@ def new(
 @main.command()
 @click.argument("submission")
 @click.option("--json", "as_json", is_flag=True, help="Print the run record as one JSON object.")
-@click.option(
-    "--isolation",
-    type=click.Choice(["sandbox", "process", "none"]),
-    help="Override the call's isolation level (for local development).",
-)
+@isolation_option
 @click.option("--kernel", default="python3", show_default=True, help="Jupyter kernel name.")
 @click.pass_context
 def run(
@@ -166,11 +169,7 @@ def run(
 @click.option(
     "--only", multiple=True, metavar="ID", help="Run only these submissions (repeatable)."
 )
-@click.option(
-    "--isolation",
-    type=click.Choice(["sandbox", "process", "none"]),
-    help="Override the call's isolation level (for local development).",
-)
+@isolation_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON line per finished run.")
 @click.pass_context
 def batch(
@@ -287,11 +286,7 @@ def _batch_table(call: str, records: list[Any]) -> Any:
 @click.option(
     "--runs", default=1, show_default=True, type=click.IntRange(min=1), help="How many new runs."
 )
-@click.option(
-    "--isolation",
-    type=click.Choice(["sandbox", "process", "none"]),
-    help="Override the call's isolation level (for local development).",
-)
+@isolation_option
 @click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON.")
 @click.pass_context
 def reproduce(
