@@ -36,6 +36,17 @@ CALL_ENV = "WORKBENCH_CALL"
 LANG_ENV = "WORKBENCH_LANG"
 PHASES = ("data", "train", "inference", "baseline", "evaluate", "untagged")
 MAX_PREDICTION_POINTS = 1500
+# The look of plotly's "plotly_white" template, set explicitly on the dashboard's figures.
+_GRID = {"gridcolor": "#EBF0F8", "zerolinecolor": "#EBF0F8", "linecolor": "#EBF0F8"}
+LIGHT: dict[str, Any] = {
+    "plot_bgcolor": "white",
+    "paper_bgcolor": "white",
+    "font": {"color": "#2a3f5f"},
+    "colorway": ["#636efa", "#EF553B", "#00cc96", "#ab63fa", "#FFA15A", "#19d3f3"],
+    "xaxis": dict(_GRID),
+    "yaxis": dict(_GRID),
+    "hovermode": "closest",
+}
 
 STYLE = """
 <style>
@@ -142,10 +153,20 @@ def _show_html(markup: str) -> None:
 
 
 def show_figure(figure: Any) -> None:
-    """Display a plotly figure (object or JSON) for the plotly renderer of the page."""
+    """Display a plotly figure (object or JSON) for the plotly renderer of the page.
+
+    The dashboard's own figures (objects) are sent without plotly.py's layout template:
+    their few styles are set explicitly (`LIGHT`), and a template makes the browser apply
+    defaults for every trace type it lists on each of the renderer's draws. An applicant's
+    figure (a dict) is drawn as it was saved.
+    """
     from IPython.display import display
 
-    spec = figure if isinstance(figure, dict) else json.loads(figure.to_json())
+    if isinstance(figure, dict):
+        spec = figure
+    else:
+        spec = json.loads(figure.to_json())
+        spec.get("layout", {}).pop("template", None)
     display({"application/vnd.plotly.v1+json": spec, "text/plain": ""}, raw=True)
 
 
@@ -385,7 +406,7 @@ def pareto_figure(rows: list[dict[str, Any]], lang: str) -> Any:
         height=420,
         margin={"l": 60, "r": 20, "t": 50, "b": 50},
         legend={"orientation": "h", "y": -0.2},
-        template="plotly_white",
+        **LIGHT,
     )
     figure.update_xaxes(rangemode="tozero", zeroline=True)
     figure.update_yaxes(zeroline=True, zerolinecolor="#888")
@@ -562,7 +583,7 @@ def predictions_figure(records: dict[str, Any], lang: str) -> Any | None:
         xaxis_title=x_column or t("row", lang),
         height=360,
         margin={"l": 60, "r": 20, "t": 50, "b": 40},
-        template="plotly_white",
+        **LIGHT,
         legend={"orientation": "h", "y": -0.2},
     )
     return figure
@@ -590,7 +611,7 @@ def energy_figure(energy: dict[str, Any], lang: str) -> Any | None:
         yaxis_title="Wh",
         height=320,
         margin={"l": 60, "r": 20, "t": 50, "b": 40},
-        template="plotly_white",
+        **LIGHT,
     )
     return figure
 

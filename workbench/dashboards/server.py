@@ -40,6 +40,8 @@ FRONTEND_EXTENSIONS = (
     "jupyterlab-plotly",
 )
 # Kernels of pages left open: culled after this long without activity.
+# A kernel taken from the pool is replaced after this delay, not while the page renders.
+POOL_FILL_DELAY_S = 3
 IDLE_KERNEL_TIMEOUT_S = 1800
 
 
@@ -72,7 +74,7 @@ def voila_config(port: int, pool_size: int = DEFAULT_POOL_SIZE) -> dict[str, Any
             "preheat_kernel": pool_size > 0,
             "default_pool_size": pool_size,
         },
-        "VoilaKernelManager": {"fill_delay": 3},
+        "VoilaKernelManager": {"fill_delay": POOL_FILL_DELAY_S},
         "MappingKernelManager": {
             "cull_idle_timeout": IDLE_KERNEL_TIMEOUT_S,
             "cull_interval": 60,
