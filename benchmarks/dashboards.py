@@ -213,8 +213,16 @@ def free_port() -> int:
 
 
 def wait_quiet(pid: int, deadline_s: float = 60.0) -> None:
-    """Until the server and its kernels use under 5 % of a core for a second (or the deadline)."""
+    """Until the server and its kernels use under 5 % of a core for a second (or the deadline).
+
+    First the pool's refill delay passes: a kernel that replaces the one a page took must
+    start before the next timed load, not during it.
+    """
     import psutil
+
+    from workbench.dashboards.server import POOL_FILL_DELAY_S
+
+    time.sleep(POOL_FILL_DELAY_S + 0.5)
 
     server = psutil.Process(pid)
     deadline = time.monotonic() + deadline_s
