@@ -203,69 +203,11 @@ def report_data(store: Store, call: Call, lang: str = "fr") -> ReportData:
     return data
 
 
-# Column labels of the exports, by language; the dashboards' table supplies the rest.
-LABELS: dict[str, dict[str, str]] = {
-    "rank": {"fr": "Rang", "en": "Rank"},
-    "submission": {"fr": "Dossier", "en": "Submission"},
-    "team": {"fr": "Équipe", "en": "Team"},
-    "template": {"fr": "Modèle", "en": "Template"},
-    "state": {"fr": "État du dossier", "en": "Dossier state"},
-    "status": {"fr": "Statut de l'exécution", "en": "Run status"},
-    "metric": {"fr": "Métrique", "en": "Metric"},
-    "ai": {"fr": "IA", "en": "AI"},
-    "baseline": {"fr": "Sans IA", "en": "No AI"},
-    "gain_vs_baseline": {"fr": "Gain vs sans IA", "en": "Gain vs no AI"},
-    "disagrees": {"fr": "Écart avec le notebook", "en": "Differs from notebook"},
-    "jury_score": {"fr": "Note du jury (/100)", "en": "Jury score (/100)"},
-    "jurors": {"fr": "Jurés", "en": "Jurors"},
-    "energy_kwh": {"fr": "Énergie (kWh)", "en": "Energy (kWh)"},
-    "wh_per_1000_predictions": {"fr": "Wh / 1 000 prédictions", "en": "Wh / 1,000 predictions"},
-    "co2e_g": {"fr": "gCO2e", "en": "gCO2e"},
-    "method": {"fr": "Méthode de mesure", "en": "Measurement method"},
-    "comparable": {"fr": "Comparable", "en": "Comparable"},
-    "comparable_reason": {"fr": "Pourquoi non comparable", "en": "Why not comparable"},
-    "reproduction": {"fr": "Reproductibilité", "en": "Reproducibility"},
-    "run_id": {"fr": "Exécution", "en": "Run"},
-    "value": {"fr": "Valeur", "en": "Value"},
-    "phase": {"fr": "Phase", "en": "Phase"},
-    "machine": {"fr": "Machine", "en": "Machine"},
-    "verdict": {"fr": "Verdict", "en": "Verdict"},
-    "reference_run": {"fr": "Exécution de référence", "en": "Reference run"},
-    "runs": {"fr": "Nouvelles exécutions", "en": "New runs"},
-    "differences": {"fr": "Écarts", "en": "Differences"},
-    "criterion": {"fr": "Critère", "en": "Criterion"},
-    "weight": {"fr": "Poids", "en": "Weight"},
-    "mean": {"fr": "Moyenne", "en": "Mean"},
-    "median": {"fr": "Médiane", "en": "Median"},
-    "spread": {"fr": "Écart max-min", "en": "Spread (max-min)"},
-    "disagreement": {"fr": "Désaccord", "en": "Disagreement"},
-    "weighted_total": {"fr": "Note pondérée (/100)", "en": "Weighted score (/100)"},
-    "at": {"fr": "Date", "en": "When"},
-    "actor": {"fr": "Par", "en": "By"},
-    "from": {"fr": "De", "en": "From"},
-    "to": {"fr": "Vers", "en": "To"},
-    "reason": {"fr": "Motif", "en": "Reason"},
-    # sheet titles
-    "sheet_ranking": {"fr": "Classement", "en": "Ranking"},
-    "sheet_metrics": {"fr": "Métriques", "en": "Metrics"},
-    "sheet_energy": {"fr": "Énergie", "en": "Energy"},
-    "sheet_reproducibility": {"fr": "Reproductibilité", "en": "Reproducibility"},
-    "sheet_jury": {"fr": "Jury", "en": "Jury"},
-    "sheet_states": {"fr": "États", "en": "States"},
-    "sheet_audit": {"fr": "Journal", "en": "Audit log"},
-    "title": {"fr": "Rapport au comité de financement", "en": "Report to the funding committee"},
-    "generated": {"fr": "Généré le", "en": "Generated on"},
-    "no_rows": {"fr": "Rien à montrer.", "en": "Nothing to show."},
-    "yes": {"fr": "oui", "en": "yes"},
-    "no": {"fr": "non", "en": "no"},
-}
-
-
 def label(key: str, lang: str) -> str:
-    try:
-        return LABELS[key]["en" if lang == "en" else "fr"]
-    except KeyError:
-        raise KeyError(f"no label for {key!r}") from None
+    """A column or section label of the exports, from the workbench's one translation table."""
+    from workbench.dashboards.i18n import t
+
+    return t(f"report_{key}", lang)
 
 
 def _frame(rows: list[dict[str, Any]], lang: str, first: tuple[str, ...] = ()) -> pd.DataFrame:
