@@ -190,3 +190,31 @@ def test_a_template_run_twice_with_the_same_seed_is_reproduced(tmp_path: Path) -
     result = reproduce(workspace, "test-call/team")
     assert result.verdict == "reproduced", result.differences
     assert result.reference_run_id == first.run_id
+
+
+@pytest.mark.kernel
+def test_a_template_reads_real_data_from_parquet(tmp_path: Path) -> None:
+    import hashlib
+
+    from workbench.execute import execute_submission
+
+    workspace = _template_workspace(
+        tmp_path, "water-demand-forecast", {"data_path": "data/prod.parquet"}
+    )
+    folder = workspace.submissions_dir / "test-call" / "team"
+    (folder / "data").mkdir()
+    dataset("water-demand-forecast").generate(seed=3).to_parquet(folder / "data" / "prod.parquet")
+    sha = hashlib.sha256((folder / "data" / "prod.parquet").read_bytes()).hexdigest()
+    doc = load_submission(folder).model_dump(mode="json")
+    doc["data"] = [{"path": "data/prod.parquet", "sha256": sha}]
+    write_yaml(folder / "submission.yaml", doc)
+    record = execute_submission(
+        folder,
+        load_submission(folder),
+        workspace.call("test-call"),
+        workspace.runs_dir,
+        isolation="process",
+    )
+    assert record.status == "succeeded", record.message
+    assert record.fingerprint.data_sha256 == {"data/prod.parquet": sha}
+    assert record.score is not None and record.metrics["n_predictions"] > 0
