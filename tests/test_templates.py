@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 
 from tests.conftest import ROOT, TEST_CALL, write_yaml
 from workbench.notebooks import PHASES, notebook_parameters
+from workbench.runs import RunRecord
 from workbench.scoring import FORMULAS
 from workbench.submissions import load_submission
 from workbench.workspace import Workspace
@@ -112,6 +114,32 @@ def _template_workspace(tmp_path: Path, template: str, parameters: dict[str, Any
     return Workspace(root)
 
 
+def _run_with_data(
+    tmp_path: Path, template: str, rel: str, write: Callable[[Path], object]
+) -> tuple[RunRecord, str]:
+    """Run a template on a data file `write` creates at `rel`, declared with its sha256."""
+    import hashlib
+
+    from workbench.execute import execute_submission
+
+    workspace = _template_workspace(tmp_path, template, {"data_path": rel})
+    folder = workspace.submissions_dir / "test-call" / "team"
+    (folder / rel).parent.mkdir(parents=True)
+    write(folder / rel)
+    sha = hashlib.sha256((folder / rel).read_bytes()).hexdigest()
+    doc = load_submission(folder).model_dump(mode="json")
+    doc["data"] = [{"path": rel, "sha256": sha}]
+    write_yaml(folder / "submission.yaml", doc)
+    record = execute_submission(
+        folder,
+        load_submission(folder),
+        workspace.call("test-call"),
+        workspace.runs_dir,
+        isolation="process",
+    )
+    return record, sha
+
+
 @pytest.mark.kernel
 @pytest.mark.parametrize("path", TEMPLATES, ids=ids)
 def test_template_runs_with_its_defaults_and_records_the_common_names(
@@ -153,26 +181,14 @@ def test_template_runs_with_its_defaults_and_records_the_common_names(
 @pytest.mark.kernel
 @pytest.mark.parametrize("path", TEMPLATES, ids=ids)
 def test_a_csv_missing_a_column_fails_with_the_documented_error(path: Path, tmp_path: Path) -> None:
-    from workbench.execute import execute_submission
 
     module = dataset(path.stem)
     missing = list(module.COLUMNS)[-1]
-    workspace = _template_workspace(tmp_path, path.stem, {"data_path": "data/bad.csv"})
-    folder = workspace.submissions_dir / "test-call" / "team"
-    (folder / "data").mkdir()
-    module.generate(seed=1).drop(columns=[missing]).to_csv(folder / "data" / "bad.csv", index=False)
-    import hashlib
-
-    sha = hashlib.sha256((folder / "data" / "bad.csv").read_bytes()).hexdigest()
-    doc = load_submission(folder).model_dump(mode="json")
-    doc["data"] = [{"path": "data/bad.csv", "sha256": sha}]
-    write_yaml(folder / "submission.yaml", doc)
-    record = execute_submission(
-        folder,
-        load_submission(folder),
-        workspace.call("test-call"),
-        workspace.runs_dir,
-        isolation="process",
+    record, _ = _run_with_data(
+        tmp_path,
+        path.stem,
+        "data/bad.csv",
+        lambda target: module.generate(seed=1).drop(columns=[missing]).to_csv(target, index=False),
     )
     assert record.status == "failed"
     assert record.error is not None and record.error.ename == "DataSchemaError"
@@ -194,26 +210,13 @@ def test_a_template_run_twice_with_the_same_seed_is_reproduced(tmp_path: Path) -
 
 @pytest.mark.kernel
 def test_a_template_reads_real_data_from_parquet(tmp_path: Path) -> None:
-    import hashlib
 
-    from workbench.execute import execute_submission
-
-    workspace = _template_workspace(
-        tmp_path, "water-demand-forecast", {"data_path": "data/prod.parquet"}
-    )
-    folder = workspace.submissions_dir / "test-call" / "team"
-    (folder / "data").mkdir()
-    dataset("water-demand-forecast").generate(seed=3).to_parquet(folder / "data" / "prod.parquet")
-    sha = hashlib.sha256((folder / "data" / "prod.parquet").read_bytes()).hexdigest()
-    doc = load_submission(folder).model_dump(mode="json")
-    doc["data"] = [{"path": "data/prod.parquet", "sha256": sha}]
-    write_yaml(folder / "submission.yaml", doc)
-    record = execute_submission(
-        folder,
-        load_submission(folder),
-        workspace.call("test-call"),
-        workspace.runs_dir,
-        isolation="process",
+    demo = dataset("water-demand-forecast")
+    record, sha = _run_with_data(
+        tmp_path,
+        "water-demand-forecast",
+        "data/prod.parquet",
+        lambda target: demo.generate(seed=3).to_parquet(target),
     )
     assert record.status == "succeeded", record.message
     assert record.fingerprint.data_sha256 == {"data/prod.parquet": sha}
