@@ -69,12 +69,25 @@ def _console() -> Any:
 def main(ctx: click.Context, workspace: Path | None, db: str | None, verbose: bool) -> None:
     """Run, measure and judge AI experiments submitted to public funding calls."""
     ctx.obj = {"workspace": workspace, "db": db}
+    _skip_iri_format_checker()
     logging.basicConfig(
         level=logging.INFO if verbose else logging.ERROR, format="%(name)s: %(message)s"
     )
     if not verbose:
         for noisy in ("papermill", "traitlets", "codecarbon"):
             logging.getLogger(noisy).setLevel(logging.CRITICAL)
+
+
+def _skip_iri_format_checker() -> None:
+    """Keep jsonschema from loading its optional IRI format checker in this process.
+
+    jsonschema loads it when `rfc3987_syntax` is installed (Jupyter's server brings it
+    in), and compiling its grammar costs over a second of CPU at every start of a
+    command that reads a notebook. Nothing the workbench validates uses the `iri`
+    formats; jsonschema treats the module as absent and leaves those formats unchecked.
+    """
+    if "jsonschema" not in sys.modules:
+        sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
 
 
 @main.command()
