@@ -14,6 +14,7 @@ skipped unless `rerun` is asked.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -164,6 +165,9 @@ class Executor:
         self.workers = workers or os.cpu_count() or 1
         self.scheduler = scheduler
 
+    def prepare(self) -> None:
+        """Called before the batch is planned: start what can get ready meanwhile."""
+
     def run(self, jobs: list[Job], runs_dir: Path, started: Started, finished: Finished) -> None:
         for job, record in self._execute(jobs, runs_dir, started):
             finished(job, record)
@@ -175,16 +179,34 @@ class Executor:
 
 
 class LocalExecutor(Executor):
-    """N runs at once from this process, each in a fresh kernel."""
+    """N notebooks at once from this process, each in a fresh kernel.
+
+    Up to N more kernels start meanwhile: a run's kernel is started while other cells
+    run, and its cells wait for one of the N slots (`execute.RunControl`). Starting a
+    kernel is mostly waiting, which this hides behind the notebooks' own work.
+    """
 
     name = "local"
+
+    def prepare(self) -> None:
+        import threading
+
+        from workbench import zygote
+
+        if zygote.enabled():
+            zygote.shared_zygote()  # its imports run in its own process, beside the planning
+        # Hardware detection takes about a second, mostly waiting: not on the first run's clock.
+        threading.Thread(target=_detect_hardware, name="workbench-meter-setup", daemon=True).start()
 
     def _execute(
         self, jobs: list[Job], runs_dir: Path, started: Started
     ) -> Iterator[tuple[Job, RunRecord]]:
+        import threading
         from concurrent.futures import ThreadPoolExecutor, as_completed
 
         from workbench.execute import execute_submission
+
+        slot = threading.BoundedSemaphore(self.workers)
 
         def one(job: Job) -> RunRecord:
             return execute_submission(
@@ -196,12 +218,21 @@ class LocalExecutor(Executor):
                 kernel_name=job.kernel_name,
                 run_id=job.run_id,
                 on_start=lambda record: started(job, record),
+                slot=slot,
             )
 
-        with ThreadPoolExecutor(self.workers, thread_name_prefix="workbench-run") as pool:
+        threads = 2 * self.workers
+        with ThreadPoolExecutor(threads, thread_name_prefix="workbench-run") as pool:
             futures = {pool.submit(one, job): job for job in jobs}
             for future in as_completed(futures):
                 yield futures[future], future.result()
+
+
+def _detect_hardware() -> None:
+    from workbench.metering import MeteringUnavailable, process_meter
+
+    with contextlib.suppress(MeteringUnavailable):
+        process_meter()
 
 
 class DaskExecutor(Executor):
@@ -348,6 +379,8 @@ def run_batch(
     check_isolation(isolation or workspace.call(call_id).protocol.isolation)
     store = open_store(workspace.db_url)
     try:
+        executor = executors.get("dask" if scheduler else "local")(workers, scheduler)
+        executor.prepare()
         plan = plan_batch(
             workspace,
             store,
@@ -359,7 +392,6 @@ def run_batch(
         )
         if on_plan is not None:
             on_plan(plan)
-        executor = executors.get("dask" if scheduler else "local")(workers, scheduler)
         report = BatchReport(plan)
 
         def started(job: Job, record: RunRecord | None) -> None:

@@ -176,13 +176,24 @@ class OutputBudget:
 
 @dataclass
 class RunControl:
-    """Shared between the runner and the execution engine: cell timings, the kernel, the clock."""
+    """Shared between the runner and the execution engine: cell timings, the kernel, the clock.
+
+    With a `slot`, the cells wait for it once the kernel is ready: a batch starts the
+    next kernels while the current cells run, and runs only as many notebooks at once
+    as it has slots. The wait does not count against the run's time limit, and the
+    meter starts when the cells do.
+    """
 
     deadline: float
     cells: list[CellTiming] = field(default_factory=list)
     kernel_pid: int | None = None
     timed_out: bool = False
     meter: RunMeter | None = None
+    start_meter: Callable[[], tuple[RunMeter | None, str | None]] | None = None
+    unmeasured: str | None = "no cell ran"
+    slot: threading.Semaphore | None = None
+    waited: float = 0.0
+    waiting: bool = False
     output: OutputBudget = field(default_factory=OutputBudget)
     _started: dict[int, tuple[str, float]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -203,7 +214,7 @@ class RunControl:
             self.meter.enter_phase(phase)
         self._started[cell_index] = (phase, time.time())
 
-    def cell_complete(self, cell: Any, cell_index: int) -> None:
+    def cell_complete(self, cell: Any, cell_index: int, **_: Any) -> None:
         if self.meter is not None:
             self.meter.sample()
         started = self._started.pop(cell_index, None)
@@ -213,10 +224,36 @@ class RunControl:
                 CellTiming(index=cell_index, phase=phase, start=start, end=time.time())
             )
 
+    def close_cells(self) -> None:
+        """A cell cut short (killed, timed out, kernel died) ends when the run does."""
+        for cell_index in sorted(self._started):
+            self.cell_complete(None, cell_index)
+
     def kill(self) -> None:
         with self._lock:
             if self.kernel_pid is not None:
                 _kill_tree(self.kernel_pid)
+
+    @contextlib.contextmanager
+    def executing(self) -> Iterator[None]:
+        """Around the notebook's cells: take a slot, then meter until they are done."""
+        begin = time.monotonic()
+        if self.slot is not None:
+            self.waiting = True
+            self.slot.acquire()
+        self.waited = time.monotonic() - begin
+        self.deadline += self.waited
+        self.waiting = False
+        try:
+            if self.start_meter is not None:
+                self.meter, self.unmeasured = self.start_meter()
+            yield
+        finally:
+            self.close_cells()
+            if self.meter is not None:
+                self.meter.stop()
+            if self.slot is not None:
+                self.slot.release()
 
     @contextlib.contextmanager
     def watchdog(self) -> Iterator[None]:
@@ -224,9 +261,15 @@ class RunControl:
         done = threading.Event()
 
         def watch() -> None:
-            if not done.wait(max(0.0, self.deadline - time.monotonic())):
-                self.timed_out = True
-                self.kill()
+            # The deadline moves on while the run waits for a slot: look again when woken.
+            while not done.wait(max(0.0, self.deadline - time.monotonic())):
+                if self.waiting:
+                    if done.wait(0.5):
+                        return
+                elif time.monotonic() >= self.deadline:
+                    self.timed_out = True
+                    self.kill()
+                    return
 
         thread = threading.Thread(target=watch, name="workbench-watchdog", daemon=True)
         thread.start()
@@ -255,6 +298,9 @@ def _register_engine() -> None:
         limits_json = Unicode("{}").tag(config=True)
 
         def __init__(self, **kwargs: Any) -> None:
+            import uuid
+
+            from workbench import zygote
             from workbench.sandbox import isolation_levels
 
             super().__init__(**kwargs)
@@ -264,13 +310,24 @@ def _register_engine() -> None:
             # it is reached over Unix sockets. Set before the connection file is written.
             for name, value in self.isolation.connection(Path(self.run_dir)).items():
                 setattr(self, name, value)
+            if zygote.enabled():
+                # Forked from a process that has imported the kernel already (zygote.py).
+                self.kernel_id = self.kernel_id or str(uuid.uuid4())
+                self.provisioner = zygote.provisioner_class()(
+                    kernel_id=self.kernel_id, kernel_spec=self.kernel_spec, parent=self
+                )
 
         def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
             import json
 
+            from workbench import zygote
             from workbench.sandbox import Limits
 
             cmd = super().format_kernel_cmd(extra_arguments)
+            if cmd[1:3] == ["-m", zygote.KERNEL_MODULE]:
+                # No IPython history database: a run needs none, and outside the sandbox
+                # it would be one file shared by every submission's kernel.
+                cmd.append("--HistoryManager.enabled=False")
             limits = Limits(**json.loads(self.limits_json))
             return self.isolation.kernel_command(cmd, Path(self.run_dir), limits)
 
@@ -282,7 +339,15 @@ def _register_engine() -> None:
     class WorkbenchNotebookClient(PapermillNotebookClient):
         """papermill's client, with the run's output budget applied to every output."""
 
-        budget = OutputBudget()  # replaced per run
+        control = RunControl(deadline=math.inf)  # replaced per run
+
+        @property
+        def budget(self) -> OutputBudget:
+            return self.control.output
+
+        def papermill_execute_cells(self) -> None:
+            with self.control.executing():
+                super().papermill_execute_cells()
 
         def output(
             self, outs: list[Any], msg: dict[str, Any], display_id: str | None, cell_index: int
@@ -344,13 +409,15 @@ def _register_engine() -> None:
                 timeout_func=control.remaining,
                 startup_timeout=min(KERNEL_START_TIMEOUT_S, control.remaining()),
                 on_cell_execute=on_cell_execute,
-                on_cell_complete=control.cell_complete,
+                # `on_cell_executed`, not `on_cell_complete`: nbclient calls the latter as
+                # soon as the cell is sent, the former once the kernel has replied.
+                on_cell_executed=control.cell_complete,
                 # The watchdog kills the whole tree afterwards: no graceful shutdown to wait for.
                 shutdown_kernel="immediate",
                 log=logging.getLogger("papermill"),
                 **kwargs,
             )
-            client.budget = control.output
+            client.control = control
             return client.execute()
 
     papermill_engines.register("workbench", WorkbenchEngine)
@@ -480,11 +547,13 @@ def execute_submission(
     on_start: Callable[[RunRecord], None] | None = None,
     meter: Meter | None = None,
     metered: bool = True,
+    slot: threading.Semaphore | None = None,
 ) -> RunRecord:
     """Execute one submission in a new run folder and return its record.
 
     `on_start` receives the record in `running` state before the kernel starts, so a
-    caller can store it and a crash mid-run never looks finished.
+    caller can store it and a crash mid-run never looks finished. With a `slot`, the
+    kernel starts at once and the cells wait for the slot (see `RunControl`).
     """
     import json
 
@@ -528,9 +597,13 @@ def execute_submission(
     config.WorkbenchKernelManager.isolation_name = level.name
     config.WorkbenchKernelManager.run_dir = str(run_dir)
     config.WorkbenchKernelManager.limits_json = json.dumps(limits.__dict__)
-    run_meter, unmeasured = _start_meter(meter) if metered else (None, "metering turned off")
     begin = time.monotonic()
-    control = RunControl(deadline=begin + call.protocol.time_limit_s, meter=run_meter)
+    control = RunControl(
+        deadline=begin + call.protocol.time_limit_s,
+        start_meter=(lambda: _start_meter(meter)) if metered else None,
+        unmeasured="the kernel did not start" if metered else "metering turned off",
+        slot=slot,
+    )
     raised: BaseException | None = None
     output = run_dir / EXECUTED_NOTEBOOK
     with (run_dir / OUTPUT_LOG).open("w", encoding="utf-8") as log_file, control.watchdog():
@@ -552,9 +625,7 @@ def execute_submission(
             )
         except Exception as exc:  # every way a notebook can end is classified below
             raised = exc
-    duration = time.monotonic() - begin
-    if run_meter is not None:
-        run_meter.stop()
+    duration = time.monotonic() - begin - control.waited
     nb = team_nb = None
     with contextlib.suppress(Exception):
         nb = nbformat.read(output, as_version=4)
@@ -566,11 +637,11 @@ def execute_submission(
     if score is not None and math.isfinite(score.gain_vs_baseline):
         metrics["gain_vs_baseline"] = score.gain_vs_baseline
     energy = summarise(
-        run_meter,
+        control.meter,
         call.protocol,
         metrics=metrics,
         gain_vs_baseline=score.gain_vs_baseline if score else None,
-        unavailable=unmeasured,
+        unavailable=control.unmeasured,
     )
     status, error, message = _classify(nb, team_nb, raised, control, call.required_metrics, metrics)
     record = record.model_copy(

@@ -37,7 +37,8 @@ def _become(user: str) -> None:
         raise SystemExit(f"workbench.launcher: could not become {user}")
 
 
-def main(argv: list[str] | None = None) -> None:
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    """The launcher's options; `command` is what runs once they are applied."""
     parser = argparse.ArgumentParser(prog="workbench.launcher")
     parser.add_argument("--memory-mb", type=int)
     parser.add_argument("--file-size-mb", type=int)
@@ -47,9 +48,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--log", help="file that receives the kernel's own stdout and stderr")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
-    command = args.command[1:] if args.command[:1] == ["--"] else args.command
-    if not command:
+    args.command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not args.command:
         parser.error("no command to run")
+    return args
+
+
+def prepare(args: argparse.Namespace, env: dict[str, str]) -> dict[str, str]:
+    """Apply the limits, the user and the log to this process; the environment to run with.
+
+    Shared by `main`, which then execs the command, and by the kernel zygote's forked
+    children (`workbench.zygote`), which start the kernel in-process instead.
+    """
     if args.memory_mb:
         _set_limit(resource.RLIMIT_AS, args.memory_mb * MB)
     if args.file_size_mb:
@@ -60,7 +70,6 @@ def main(argv: list[str] | None = None) -> None:
         # Before the log: the run folder belongs to that user, not to a root without
         # capabilities.
         _become(args.user)
-    env = dict(os.environ)
     if args.scrub_env:
         env = {k: v for k, v in env.items() if k in ENV_ALLOWLIST}
     if args.log:
@@ -69,8 +78,14 @@ def main(argv: list[str] | None = None) -> None:
         os.dup2(fd, 1)
         os.dup2(fd, 2)
         os.close(fd)
+    return env
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse(argv)
+    env = prepare(args, dict(os.environ))
     sys.stdout.flush()
-    os.execvpe(command[0], command, env)
+    os.execvpe(args.command[0], args.command, env)
 
 
 if __name__ == "__main__":

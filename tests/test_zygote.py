@@ -1,0 +1,232 @@
+"""Kernels forked from the zygote: fresh processes, faithful start-up, nothing left behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import nbformat
+import psutil
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+
+from tests.conftest import ROOT, TEST_CALL, MakeSubmission, write_yaml
+from workbench import zygote
+from workbench.batch import run_submission
+from workbench.execute import execute_submission
+from workbench.runs import RunRecord
+from workbench.workspace import Workspace
+
+pytestmark = pytest.mark.kernel
+
+PROBE = """\
+import os, sys
+import workbench
+workbench.record("n_predictions", 1)
+workbench.record("parent_pid", float(os.getppid()))
+workbench.record("seen_before", float(hasattr(sys, "_workbench_probe")))
+sys._workbench_probe = True
+workbench.record("hash_of_name", float(hash("workbench") % 1_000_000))
+"""
+
+
+def probe_submission(make_submission: MakeSubmission, sub_id: str, code: str = PROBE) -> Path:
+    folder = make_submission(sub_id, notebook="ok", template="custom")
+    params = new_code_cell("n = 1")
+    params.metadata["tags"] = ["parameters"]
+    nb = new_notebook(cells=[params, new_code_cell(code)])
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nbformat.write(nb, folder / "notebook.ipynb")
+    return folder
+
+
+def test_each_run_gets_a_fresh_kernel_forked_from_the_zygote(
+    workspace: Workspace, make_submission: MakeSubmission
+) -> None:
+    probe_submission(make_submission, "first")
+    probe_submission(make_submission, "second")
+    first = run_submission(workspace, "test-call/first")
+    second = run_submission(workspace, "test-call/second")
+    assert first.status == second.status == "succeeded", (first.message, second.message)
+    parent = float(zygote.shared_zygote().process.pid)
+    assert first.metrics["parent_pid"] == second.metrics["parent_pid"] == parent
+    # What the first kernel did is not in the second: each is its own process.
+    assert first.metrics["seen_before"] == second.metrics["seen_before"] == 0.0
+
+
+def test_turned_off_kernels_are_started_by_this_process(
+    workspace: Workspace, make_submission: MakeSubmission, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(zygote.DISABLE_ENV, "0")
+    probe_submission(make_submission, "plain")
+    record = run_submission(workspace, "test-call/plain")
+    assert record.status == "succeeded", record.message
+    assert record.metrics["parent_pid"] == float(os.getpid())
+
+
+def test_a_kernel_asking_for_another_start_up_gets_it(
+    workspace: Workspace, make_submission: MakeSubmission, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    zygote.shared_zygote()  # started without a hash seed
+    monkeypatch.setenv("PYTHONHASHSEED", "1234")
+    probe_submission(make_submission, "seeded")
+    # `none` passes the environment through: the kernel must honour the seed.
+    record = run_submission(workspace, "test-call/seeded", isolation="none")
+    assert record.status == "succeeded", record.message
+    expected = subprocess.run(
+        [sys.executable, "-c", "print(hash('workbench') % 1_000_000)"],
+        env={**os.environ, "PYTHONHASHSEED": "1234"},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert record.metrics["hash_of_name"] == float(expected)
+
+
+def test_fork_requests_only_for_this_interpreters_ipykernel() -> None:
+    launcher = [sys.executable, "-I", "-m", "workbench.launcher", "--log=/tmp/k.log", "--"]
+    kernel = [sys.executable, "-m", "ipykernel_launcher", "-f", "/tmp/k.json"]
+    request = zygote.fork_request([*launcher, *kernel], {"cwd": "/tmp", "env": {"A": "1"}})
+    assert request == {
+        "argv": ["--log=/tmp/k.log", "--", *kernel],
+        "cwd": "/tmp",
+        "env": {"A": "1"},
+    }
+    assert zygote.fork_request(kernel, {}) is None  # no launcher
+    assert zygote.fork_request(["bwrap", "--unshare-net", "--", *launcher, *kernel], {}) is None
+    other_kernel = [sys.executable, "-m", "other_kernel", "-f", "/tmp/k.json"]
+    assert zygote.fork_request([*launcher, *other_kernel], {}) is None
+    other_python = ["/usr/bin/false", "-m", "ipykernel_launcher", "-f", "/tmp/k.json"]
+    assert zygote.fork_request([*launcher, *other_python], {}) is None
+
+
+def _connection_file(folder: Path) -> Path:
+    from jupyter_client.connect import write_connection_file
+
+    path = folder / "kernel.json"
+    write_connection_file(str(path))
+    return path
+
+
+def test_a_forked_kernel_can_be_killed_and_reports_how_it_ended(tmp_path: Path) -> None:
+    connection = _connection_file(tmp_path)
+    argv = [f"--log={tmp_path / 'kernel.log'}", "--", sys.executable, "-m", "ipykernel_launcher"]
+    kernel = zygote.shared_zygote().spawn(
+        [*argv, "-f", str(connection)], str(tmp_path), dict(os.environ)
+    )
+    assert kernel.poll() is None
+    assert os.getsid(kernel.pid) == kernel.pid  # its own session, as Popen would make it
+    kernel.kill()
+    assert kernel.wait(timeout=30) == -signal.SIGKILL
+    assert kernel.poll() == -signal.SIGKILL
+    kernel.kill()  # a second kill of an ended kernel is harmless
+
+
+COORDINATOR = """\
+import os, sys, time
+sys.path.insert(0, {root!r})
+from jupyter_client.connect import write_connection_file
+from workbench import zygote
+write_connection_file({connection!r})
+kernel = zygote.shared_zygote().spawn(
+    ["--", sys.executable, "-m", "ipykernel_launcher", "-f", {connection!r}],
+    {folder!r},
+    dict(os.environ),
+)
+print(zygote.shared_zygote().process.pid, kernel.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def test_kernels_die_with_a_killed_coordinator(tmp_path: Path) -> None:
+    script = COORDINATOR.format(
+        root=str(ROOT), connection=str(tmp_path / "kernel.json"), folder=str(tmp_path)
+    )
+    coordinator = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True
+    )
+    assert coordinator.stdout is not None
+    zygote_pid, kernel_pid = (int(p) for p in coordinator.stdout.readline().split())
+    kernel = psutil.Process(kernel_pid)
+    assert kernel.ppid() == zygote_pid
+    coordinator.kill()  # SIGKILL: no clean-up of its own
+    coordinator.wait()
+    _, alive = psutil.wait_procs([kernel, psutil.Process(zygote_pid)], timeout=30)
+    assert not alive, alive
+
+
+SLEEPY = """\
+import time
+import workbench
+time.sleep(0.3)
+workbench.record("n_predictions", 1)
+"""
+
+
+def test_cells_wait_for_a_slot_without_using_their_time_limit(
+    workspace: Workspace, make_submission: MakeSubmission
+) -> None:
+    call = dict(TEST_CALL, protocol={**TEST_CALL["protocol"], "time_limit_s": 3})
+    write_yaml(workspace.root / "calls" / "test-call.yaml", call)
+    folders = [probe_submission(make_submission, f"s{i}", SLEEPY) for i in range(2)]
+    from workbench.submissions import validate_submission
+
+    slot = threading.BoundedSemaphore(1)
+    slot.acquire()  # held longer than the time limit before any cell may run
+    records: list[RunRecord] = []
+
+    def run(folder: Path) -> None:
+        sub, loaded = validate_submission(folder, workspace)
+        records.append(execute_submission(folder, sub, loaded, workspace.runs_dir, slot=slot))
+
+    threads = [threading.Thread(target=run, args=(f,)) for f in folders]
+    for thread in threads:
+        thread.start()
+    time.sleep(4)
+    slot.release()
+    for thread in threads:
+        thread.join()
+    assert [r.status for r in records] == ["succeeded", "succeeded"], [r.message for r in records]
+    # One slot: the two notebooks' cells never ran at the same time.
+    first, second = sorted(
+        (min(c.start for c in r.cells), max(c.end for c in r.cells)) for r in records
+    )
+    assert first[1] <= second[0]
+    # The cell slept 0.3 s: its timing covers its execution, not just its sending.
+    sleepy = [c for r in records for c in r.cells if c.index == 2]
+    assert len(sleepy) == 2 and all(c.end - c.start >= 0.3 for c in sleepy)
+
+
+def test_zygote_process_holds_no_secret_of_the_coordinator(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("WORKBENCH_DB", "postgresql://user:secret@db/workbench")
+    z = zygote.Zygote()
+    try:
+        environ = psutil.Process(z.process.pid).environ()
+        assert "WORKBENCH_DB" not in environ
+        assert psutil.Process(z.process.pid).cwd() == "/"
+    finally:
+        z.close()
+
+
+def test_zygote_forks_from_a_single_thread(tmp_path: Path) -> None:
+    connection = _connection_file(tmp_path)
+    z = zygote.shared_zygote()
+    # It answers only once its imports are done: forking is safe from one thread only.
+    kernel = z.spawn(
+        ["--", sys.executable, "-m", "ipykernel_launcher", "-f", str(connection)],
+        str(tmp_path),
+        dict(os.environ),
+    )
+    kernel.kill()
+    assert psutil.Process(z.process.pid).num_threads() == 1

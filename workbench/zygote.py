@@ -1,0 +1,412 @@
+"""Kernels forked from a process that has already imported them: the kernel zygote.
+
+A kernel started as `python -m ipykernel_launcher` spends about 0.3 s of CPU importing
+IPython, zmq, tornado and debugpy before it answers, and a batch pays that once per
+submission, on the cores the notebooks need. The zygote is a small process, started
+once per coordinating process, that imports those modules and then forks one child
+per kernel. Each child is still a fresh process: it inherits nothing from earlier
+runs, only modules imported and never used. It applies the run's limits, user,
+environment and log exactly as `workbench.launcher` would, then starts the kernel
+application in-process instead of exec'ing a new interpreter.
+
+Only a command that the launcher would end by exec'ing `python -m ipykernel_launcher`
+with this interpreter is forked; anything else (another kernel, another Python, a
+bubblewrap sandbox) is started as before. A child whose final environment asks the
+interpreter for something the zygote's start-up did not have (a `PYTHON*` variable,
+a hash seed) execs the kernel the ordinary way. Set `WORKBENCH_FORK_KERNELS=0` to
+never fork.
+
+The zygote runs in its own session with a scrubbed environment, so it holds no secret
+of the coordinator's. It exits when the coordinator's end of its socket closes, and
+every child dies with it (`PR_SET_PDEATHSIG`), so a coordinator killed with SIGKILL
+leaves no kernel behind.
+
+Protocol, JSON lines over a Unix socket pair:
+
+    -> {"argv": [launcher arguments], "cwd": "...", "env": {...}}
+    <- {"pid": 1234}  or  {"error": "..."}
+    <- {"exited": 1234, "status": -9}          whenever a child ends
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Iterator
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, NoReturn
+
+# What a kernel imports before it answers its first request (measured: a child forked
+# after these spends about 0.03 s of CPU before it is ready, against 0.3 s started anew).
+PRELOAD = (
+    "ipykernel.kernelapp",
+    "ipykernel.ipkernel",
+    "ipykernel.zmqshell",
+    "ipykernel.debugger",
+    "IPython.core.completer",
+    "debugpy",
+    "sqlite3",
+    "pdb",
+    "psutil",
+    "workbench.recording",
+)
+KERNEL_MODULE = "ipykernel_launcher"
+LAUNCHER = ["-I", "-m", "workbench.launcher"]
+DISABLE_ENV = "WORKBENCH_FORK_KERNELS"
+SPAWN_TIMEOUT_S = 30.0
+PR_SET_PDEATHSIG = 1
+
+
+# --- the zygote process ---------------------------------------------------------------
+
+
+def _startup_env(env: dict[str, str]) -> dict[str, str]:
+    """What in an environment changes how the interpreter starts (and so its state)."""
+    import site
+
+    keys = {k for k in env if k.startswith("PYTHON")}
+    if site.ENABLE_USER_SITE:
+        keys.add("HOME")  # user site-packages are found under HOME
+    return {k: env[k] for k in keys}
+
+
+def _lines(sock: socket.socket) -> Iterator[dict[str, Any]]:
+    buffer = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return
+        buffer += chunk
+        while b"\n" in buffer:
+            line, buffer = buffer.split(b"\n", 1)
+            yield json.loads(line)
+
+
+def _send(sock: socket.socket, message: dict[str, Any]) -> None:
+    sock.sendall(json.dumps(message).encode() + b"\n")
+
+
+def _die_with(parent: int) -> None:
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
+
+
+def _child(request: dict[str, Any], zygote_pid: int, startup: dict[str, str]) -> NoReturn:
+    """In the forked child: become the run's kernel, then exit; never returns."""
+    code = 1
+    try:
+        from workbench import launcher
+
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        os.setsid()
+        args = launcher.parse(request["argv"])
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+        os.close(devnull)
+        os.chdir(request["cwd"])
+        env = launcher.prepare(args, request["env"])
+        # After the user changes: a change of credentials clears the death signal.
+        _die_with(zygote_pid)
+        # The zygote's socket and pipes; closing `settled` tells the zygote we are set up.
+        os.closerange(3, os.sysconf("SC_OPEN_MAX"))
+        if _startup_env(env) != startup:
+            # This interpreter did not start the way the kernel's would: start that one.
+            os.execvpe(args.command[0], args.command, env)
+        os.environ.clear()
+        os.environ.update(env)
+        from importlib.util import find_spec
+
+        from ipykernel.kernelapp import IPKernelApp
+
+        spec = find_spec(KERNEL_MODULE)
+        sys.argv = [spec.origin if spec and spec.origin else KERNEL_MODULE, *args.command[3:]]
+        IPKernelApp.launch_instance(argv=args.command[3:])
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(code)
+
+
+def _reap(sock: socket.socket) -> None:
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        _send(sock, {"exited": pid, "status": os.waitstatus_to_exitcode(status)})
+
+
+def serve(fd: int) -> None:
+    """The zygote's loop: fork a kernel per request, report each child's end."""
+    import importlib
+
+    sock = socket.socket(fileno=fd)
+    for name in PRELOAD:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
+    startup = _startup_env(dict(os.environ))
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    me = os.getpid()
+    requests = _lines(sock)
+    while True:
+        ready, _, _ = select.select([sock.fileno(), wake_r], [], [])
+        if wake_r in ready:
+            os.read(wake_r, 4096)
+            _reap(sock)
+        if sock.fileno() not in ready:
+            continue
+        try:
+            request = next(requests)
+        except (StopIteration, OSError):
+            return  # the coordinator is gone; the children die with this process
+        # The coordinator sends one whole line and waits for its answer before the
+        # next, so a read never leaves a request behind in the buffer.
+        # The child closes its end of `settled` once it leads its own session, so the
+        # coordinator never gets a pid whose process group does not exist yet.
+        settled_r, settled_w = os.pipe()
+        try:
+            pid = os.fork()
+        except OSError as exc:
+            os.close(settled_r)
+            os.close(settled_w)
+            _send(sock, {"error": f"fork failed: {exc}"})
+            continue
+        if pid == 0:
+            _child(request, me, startup)
+        os.close(settled_w)
+        os.read(settled_r, 1)
+        os.close(settled_r)
+        _send(sock, {"pid": pid})
+
+
+# --- the coordinator's side -----------------------------------------------------------
+
+
+class ForkedKernel:
+    """A kernel process forked by the zygote, with the part of `Popen` that providers use.
+
+    It is not this process's child: its end is watched through a pidfd (which also
+    makes signals safe from pid reuse) and its exit status comes from the zygote.
+    """
+
+    stdin = stdout = stderr = None
+
+    def __init__(self, pid: int, zygote: Zygote) -> None:
+        import weakref
+
+        self.pid = pid
+        self.returncode: int | None = None
+        self._zygote = zygote
+        self._pidfd = os.pidfd_open(pid)
+        weakref.finalize(self, os.close, self._pidfd)
+
+    def _ended(self, timeout: float | None) -> bool:
+        ready, _, _ = select.select([self._pidfd], [], [], timeout)
+        return bool(ready)
+
+    def poll(self) -> int | None:
+        if self.returncode is None and self._ended(0):
+            # Dead; the zygote's report of how follows at once (unknown if it died too).
+            self.returncode = self._zygote.exit_status(self.pid, timeout=1.0)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        import subprocess
+
+        if self.returncode is None and not self._ended(timeout):
+            raise subprocess.TimeoutExpired(["kernel", str(self.pid)], timeout or 0)
+        status = self.poll()
+        return status if status is not None else -1
+
+    def send_signal(self, signum: int) -> None:
+        if self.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                signal.pidfd_send_signal(self._pidfd, signum)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+
+class Zygote:
+    """The coordinator's handle on one zygote process."""
+
+    def __init__(self) -> None:
+        import subprocess
+
+        from workbench.sandbox import ENV_ALLOWLIST
+
+        ours, theirs = socket.socketpair()
+        env = {k: v for k, v in os.environ.items() if k in ENV_ALLOWLIST}
+        # debugpy warns at import that frozen modules hide breakpoints; kernels here are
+        # not debugged. Children get the run's environment, not this one.
+        env["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"
+        self.process = subprocess.Popen(
+            # Started as a kernel would be (its PYTHON* variables, user site), minus the
+            # current folder on sys.path (-P), which a kernel's launcher removes too.
+            [sys.executable, "-P", "-m", __name__, str(theirs.fileno())],
+            pass_fds=[theirs.fileno()],
+            env=env,
+            cwd="/",
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            start_new_session=True,  # a Ctrl-C on the batch is for the coordinator
+        )
+        theirs.close()
+        self._sock = ours
+        self._lock = threading.Lock()
+        self._replies: list[dict[str, Any]] = []
+        self._exits: dict[int, int] = {}
+        self._changed = threading.Condition()
+        self._open = True
+        self._reader = threading.Thread(target=self._read, name="workbench-zygote", daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        try:
+            for message in _lines(self._sock):
+                with self._changed:
+                    if "exited" in message:
+                        self._exits[message["exited"]] = message["status"]
+                    else:
+                        self._replies.append(message)
+                    self._changed.notify_all()
+        except (OSError, ValueError):
+            pass
+        with self._changed:
+            self._open = False
+            self._changed.notify_all()
+
+    @property
+    def alive(self) -> bool:
+        return self._open and self.process.poll() is None
+
+    def spawn(self, argv: list[str], cwd: str, env: dict[str, str]) -> ForkedKernel:
+        """Fork a kernel that runs `workbench.launcher` with `argv`, in `cwd`, with `env`."""
+        from workbench.errors import ExecutionError
+
+        with self._lock:
+            _send(self._sock, {"argv": argv, "cwd": cwd, "env": env})
+            with self._changed:
+                if not self._changed.wait_for(
+                    lambda: self._replies or not self._open, SPAWN_TIMEOUT_S
+                ):
+                    raise ExecutionError("the kernel zygote did not answer")
+                if not self._replies:
+                    raise ExecutionError("the kernel zygote exited")
+                reply = self._replies.pop(0)
+        if "error" in reply:
+            raise ExecutionError(f"the kernel zygote could not start a kernel: {reply['error']}")
+        return ForkedKernel(reply["pid"], self)
+
+    def exit_status(self, pid: int, timeout: float) -> int | None:
+        with self._changed:
+            self._changed.wait_for(lambda: pid in self._exits or not self._open, timeout)
+            return self._exits.pop(pid, None)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)
+        self._sock.close()
+        with contextlib.suppress(Exception):
+            self.process.wait(timeout=5)
+
+
+_shared: Zygote | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_zygote() -> Zygote:
+    """This process's zygote, started on first use and again if it died."""
+    import atexit
+
+    global _shared
+    with _shared_lock:
+        if _shared is None or not _shared.alive:
+            if _shared is None:
+                atexit.register(_close_shared)
+            _shared = Zygote()
+        return _shared
+
+
+def _close_shared() -> None:
+    if _shared is not None:
+        _shared.close()
+
+
+def enabled() -> bool:
+    return os.environ.get(DISABLE_ENV, "1") != "0" and hasattr(os, "pidfd_open")
+
+
+def fork_request(cmd: list[str], kwargs: dict[str, Any]) -> dict[str, Any] | None:
+    """The zygote request for a kernel command line, or None when it must be exec'd."""
+    from workbench import launcher
+
+    if cmd[:4] != [sys.executable, *LAUNCHER]:
+        return None
+    try:
+        command = launcher.parse(cmd[4:]).command
+    except SystemExit:
+        return None
+    if len(command) < 3 or command[1:3] != ["-m", KERNEL_MODULE]:
+        return None
+    with contextlib.suppress(OSError):
+        if os.path.samefile(command[0], sys.executable):
+            env = kwargs.get("env")
+            return {
+                "argv": cmd[4:],
+                "cwd": str(kwargs.get("cwd") or Path.cwd()),
+                "env": dict(env if env is not None else os.environ),
+            }
+    return None
+
+
+@lru_cache(maxsize=1)
+def provisioner_class() -> type:
+    """jupyter_client's local provisioner, launching through the zygote when it can."""
+    from jupyter_client.connect import KernelConnectionInfo
+    from jupyter_client.provisioning import LocalProvisioner
+
+    class ZygoteProvisioner(LocalProvisioner):
+        async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> KernelConnectionInfo:
+            request = fork_request(cmd, kwargs)
+            if request is None:
+                return await super().launch_kernel(cmd, **kwargs)
+            kernel: Any = shared_zygote().spawn(**request)  # stands in for a Popen
+            self.process = kernel
+            self.pid = self.pgid = kernel.pid  # the child leads its own session
+            self.cwd = request["cwd"]
+            return self.connection_info
+
+    return ZygoteProvisioner
+
+
+if __name__ == "__main__":
+    serve(int(sys.argv[1]))
