@@ -51,6 +51,11 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+# Charts whose axes are drawn (a chart's SVG has several layers, so count charts).
+DRAWN_CHARTS = (
+    "Array.from(document.querySelectorAll('.js-plotly-plot'))"
+    ".filter(p => p.querySelector('svg.main-svg .cartesianlayer .subplot')).length"
+)
 # A 1x1 PNG, as an applicant's matplotlib output would carry (smaller).
 PNG = base64.b64encode(
     bytes.fromhex(
@@ -290,12 +295,11 @@ def main() -> None:
         "call page (500 rows)": (
             call_url,
             f"document.querySelectorAll('#wb-ranking tbody tr').length === {N_SUBMISSIONS}"
-            " && document.querySelectorAll('.js-plotly-plot .main-svg').length >= 1",
+            f" && {DRAWN_CHARTS} >= 1",
         ),
-        "submission page": (
+        "submission page": (  # predictions, energy per phase, the applicant's figure
             sub_url,
-            "document.querySelector('.wb-save') !== null"
-            " && document.querySelectorAll('.js-plotly-plot .main-svg').length >= 3",
+            f"document.querySelector('.wb-save') !== null && {DRAWN_CHARTS} >= 3",
         ),
     }
     results: dict[str, dict[str, list[float]]] = {

@@ -7,6 +7,7 @@ whose submissions really ran, and drive /usr/bin/chromium with Playwright.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import socket
@@ -325,6 +326,82 @@ def test_voila_is_configured_for_juries() -> None:
     assert voila["preheat_kernel"] is True and voila["default_pool_size"] == 3
     headers = config["Voila"]["tornado_settings"]["headers"]
     assert headers["Referrer-Policy"] == "no-referrer"
+    assert voila["template"] == "workbench" and voila["allow_template_override"] == "NO"
+    assert voila["allow_theme_override"] == "NO"
+    # Charts are drawn by the template's plotly.js, not by JupyterLab's plotly renderer.
+    assert "jupyterlab-plotly" not in voila["extension_allowlist"]
+
+
+def test_plotly_js_is_staged_as_a_static_file_of_the_template(tmp_path: Path) -> None:
+    from voila.paths import collect_static_paths, collect_template_paths
+
+    from workbench.dashboards import server
+
+    staged = server.stage_plotly_js(tmp_path)
+    copy = staged / "voila" / "templates" / "workbench" / "static" / "plotly.min.js"
+    assert copy.read_bytes() == server.plotly_js().read_bytes()
+    roots = [str(server.TEMPLATE_DATA), str(staged)]
+    templates = collect_template_paths(["voila", "nbconvert"], "workbench", True, roots)
+    assert templates[0] == str(server.TEMPLATE_DATA / "voila" / "templates" / "workbench")
+    static = collect_static_paths(["voila", "nbconvert"], "workbench", True, roots)
+    assert str(copy.parent) in static
+
+
+HOSTILE = '</script><script>window.__xss = 1</script>"\' onmouseover="window.__xss = 2'
+
+
+def test_a_figure_travels_escaped_in_an_attribute() -> None:
+    from html.parser import HTMLParser
+
+    spec = {
+        "data": [{"type": "bar", "x": [HOSTILE], "y": [1], "name": HOSTILE}],
+        "layout": {"title": {"text": HOSTILE}, "meta": {"</div>": "&amp; <!--"}},
+    }
+    found: list[tuple[str, dict[str, str | None]]] = []
+    scripts: list[str] = []
+
+    class Parser(HTMLParser):
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            found.append((tag, dict(attrs)))
+
+        def handle_data(self, data: str) -> None:
+            if found and found[-1][0] == "script":
+                scripts.append(data)
+
+    markup = pages.figure_html(spec)
+    Parser().feed(markup)
+    assert [tag for tag, _ in found] == ["div", "script"]
+    div = found[0][1]
+    assert set(div) == {"class", "data-figure"}
+    assert json.loads(div["data-figure"] or "") == spec
+    assert scripts == ["wbPlot(document.currentScript.previousElementSibling);"]
+
+
+def test_a_hostile_figure_is_drawn_and_runs_nothing(page: Any) -> None:
+    """The placeholder in a real page, drawn by the template's script and plotly.js."""
+    from workbench.dashboards import server
+
+    static = server.TEMPLATE_DATA / "voila" / "templates" / "workbench" / "static"
+    spec = {
+        "data": [{"type": "bar", "x": [HOSTILE, "b"], "y": [1, 2], "name": HOSTILE}],
+        "layout": {"title": {"text": "Hostile " + HOSTILE}},
+    }
+    page.set_content("<!DOCTYPE html><html><head></head><body></body></html>")
+    page.add_script_tag(path=str(server.plotly_js()))
+    page.add_script_tag(path=str(static / "workbench.js"))
+    # Inserted as a cell's HTML output is: its scripts run once the markup is in the page.
+    page.evaluate(
+        "html => document.body.append(document.createRange().createContextualFragment(html))",
+        pages.figure_html(spec),
+    )
+    _plots_drawn(page, 1)
+    assert "Hostile" in (page.text_content(".js-plotly-plot .gtitle") or "")
+    box = page.locator(".js-plotly-plot .bars .point").first.bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.wait_for_selector(".js-plotly-plot .hoverlayer .hovertext")  # its strings, shown
+    assert page.evaluate("window.__xss") is None
+    assert page.locator("body > script").count() == 1  # the chart's own call, nothing else
 
 
 def test_every_label_exists_in_every_language() -> None:
@@ -392,9 +469,23 @@ class Served:
             store.close()
 
 
+# A figure whose strings try to close the chart's element and open a script of their own.
+HOSTILE_FIGURE_CELL = """
+if evil:
+    text = '</script><script>window.__xss = 11</script>"><img src=x onerror="window.__xss = 12">'
+    figure = {
+        'data': [{'type': 'scatter', 'x': [0, 1], 'y': [1, 2], 'name': text, 'text': [text, 'b']}],
+        'layout': {'title': {'text': 'Hostile figure ' + text}, 'meta': {'note': text}},
+    }
+    display({'application/vnd.plotly.v1+json': figure, 'text/plain': 'x'}, raw=True)
+"""
+
+
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """A workspace with three submissions that really ran, two jurors, and `workbench serve`."""
+    import nbformat
+
     from workbench.batch import run_submission
     from workbench.metering import FakeMeter, set_process_meter
 
@@ -409,7 +500,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     ):
         folder = root / "submissions" / "test-call" / sub_id
         folder.mkdir(parents=True)
-        shutil.copy(NOTEBOOKS / "dashboard_scored.ipynb", folder / "notebook.ipynb")
+        notebook = nbformat.read(NOTEBOOKS / "dashboard_scored.ipynb", as_version=4)
+        notebook.cells.append(nbformat.v4.new_code_cell(HOSTILE_FIGURE_CELL))
+        nbformat.write(notebook, folder / "notebook.ipynb")
         write_yaml(
             folder / "submission.yaml",
             {
@@ -507,20 +600,37 @@ def page(browser: Any) -> Iterator[Any]:
         context.close()
 
 
+DRAWN_CHARTS = (
+    "Array.from(document.querySelectorAll('.js-plotly-plot'))"
+    ".filter(p => p.querySelector('svg.main-svg .cartesianlayer .subplot')).length"
+)
+
+
 def _plots_drawn(page: Any, count: int) -> None:
-    page.wait_for_function(
-        f"document.querySelectorAll('.js-plotly-plot .main-svg').length >= {count}",
-        timeout=60_000,
-    )
+    """Until `count` charts have their SVG axes drawn."""
+    page.wait_for_function(f"{DRAWN_CHARTS} >= {count}", timeout=60_000)
 
 
 @pytest.mark.kernel
 def test_the_call_page_ranks_every_submission_with_a_pareto_chart(
     served: Served, page: Any
 ) -> None:
+    from plotly.offline import get_plotlyjs_version
+
+    requested: list[tuple[str, str]] = []
+    page.on("request", lambda request: requested.append((request.url, request.resource_type)))
     page.goto(served.link("alice"))
     page.wait_for_selector("#wb-ranking tbody tr", timeout=60_000)
     _plots_drawn(page, 1)
+    # plotly.js is a static file of the page's template, loaded once; no script (plotly's
+    # JupyterLab extension included) comes from anywhere else or from the internet.
+    plotly = [url for url, _ in requested if "plotly" in url]
+    assert len(plotly) == 1, plotly
+    assert plotly[0].startswith(f"{served.base}/voila/templates/workbench/static/plotly.min.js?v=")
+    assert page.evaluate("window.Plotly.version") == get_plotlyjs_version()
+    scripts = [url for url, kind in requested if kind == "script"]
+    assert scripts and all(url.startswith(served.base + "/") for url in scripts), scripts
+    assert page.evaluate(DRAWN_CHARTS) == 1
     rows = page.locator("#wb-ranking tbody tr")
     assert rows.count() == 3
     text = page.inner_text("#wb-ranking")
@@ -596,10 +706,16 @@ def test_no_token_or_a_forged_token_sees_nothing(served: Served, page: Any) -> N
         "/voila/api/contents/dashboard.ipynb",
         "/voila/tree",
         "/voila/files/../../workbench.db",
+        "/voila/templates/workbench/index.html.j2",  # the template: only its static/ files
+        "/voila/templates/workbench/static/../conf.json",
+        "/voila/templates/workbench/static/%2E%2E/index.html.j2",
     ):
         status, body = _get(served.base + path)
-        assert status in (403, 404) or "wb-denied" in body or body == "", path
+        assert status in (403, 404, 500) or "wb-denied" in body or body == "", path
         assert "pages.render" not in body and "test-call" not in body, path
+        assert "extends" not in body and "base_template" not in body, path
+    status, body = _get(served.base + "/voila/templates/workbench/static/workbench.js")
+    assert status == 200 and "wbPlot" in body
 
 
 @pytest.mark.kernel
@@ -619,7 +735,10 @@ def test_the_applicants_scripts_never_run(served: Served, page: Any) -> None:
     page.wait_for_selector(".wb-save", timeout=60_000)
     bold = page.locator(".wb-applicant b", has_text="applicant bold text")
     bold.wait_for(timeout=60_000)
-    _plots_drawn(page, 4)  # predictions, energy, the applicant's figure and the hostile one
+    # predictions, energy, the applicant's figure, and two hostile ones, drawn from their JSON
+    _plots_drawn(page, 5)
+    hostile = page.locator(".js-plotly-plot", has_text="Hostile figure")
+    assert hostile.count() == 1
     # Every image has loaded or failed: an onerror or onload handler would have fired.
     page.wait_for_function("Array.from(document.images).every(i => i.complete)")
     assert page.evaluate("window.__xss") is None

@@ -152,22 +152,33 @@ def _show_html(markup: str) -> None:
     display(HTML(markup))
 
 
-def show_figure(figure: Any) -> None:
-    """Display a plotly figure (object or JSON) for the plotly renderer of the page.
+def figure_html(spec: dict[str, Any]) -> str:
+    """A chart's placeholder and the call that draws it once with the page's plotly.js.
 
-    The dashboard's own figures (objects) are sent without plotly.py's layout template:
-    their few styles are set explicitly (`LIGHT`), and a template makes the browser apply
-    defaults for every trace type it lists on each of the renderer's draws. An applicant's
-    figure (a dict) is drawn as it was saved.
+    The figure's JSON travels in an attribute, HTML-escaped: none of its strings (an
+    applicant's included) can close the element or open a script. `wbPlot` is defined
+    by the page template (`share/voila/templates/workbench/static/workbench.js`).
     """
-    from IPython.display import display
+    data = html.escape(json.dumps(spec, separators=(",", ":")), quote=True)
+    return (
+        f'<div class="wb-plot" data-figure="{data}"></div>'
+        "<script>wbPlot(document.currentScript.previousElementSibling);</script>"
+    )
 
+
+def show_figure(figure: Any) -> None:
+    """Display a plotly figure: an object of the dashboard's own, or an applicant's JSON.
+
+    The dashboard's own figures are sent without plotly.py's layout template: their few
+    styles are set explicitly (`LIGHT`), and a template makes the browser apply defaults
+    for every trace type it lists. An applicant's figure (a dict) is drawn as it was saved.
+    """
     if isinstance(figure, dict):
         spec = figure
     else:
         spec = json.loads(figure.to_json())
         spec.get("layout", {}).pop("template", None)
-    display({"application/vnd.plotly.v1+json": spec, "text/plain": ""}, raw=True)
+    _show_html(figure_html(spec))
 
 
 def context() -> Context:

@@ -7,7 +7,13 @@ juror's browser gets the rendered page and nothing else:
 - sources stripped, tracebacks hidden;
 - no file served from the notebook's folder (`/voila/files/` allows nothing), so never
   a `.ipynb`, `.py`, `.yaml`, the database or a run folder;
-- template and theme cannot be changed from the URL;
+- template and theme fixed, not changeable from the URL: the `workbench` template
+  (package data under `share/voila/templates/`) is Voilà's `lab` page with plotly.js
+  and `workbench.js` (which draws each chart once) loaded in its head;
+- static files: only Voilà's front end, the installed front-end extensions' bundles
+  (the page loads only the widgets' ones) and the templates' own `static/` assets.
+  plotly.js is one of the `workbench` template's: copied at start from plotly.py's
+  package into a temporary Jupyter data folder, never fetched from the internet;
 - the kernels accept from the browser only the messages widgets need (comms and kernel
   info, Voilà's own allow-list): no `execute_request`, so nothing the juror does runs code;
 - `Referrer-Policy: no-referrer`, so the token in the page's address never leaves it;
@@ -23,6 +29,8 @@ the page asked for). The pool refills itself after each request.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,16 +40,19 @@ if TYPE_CHECKING:
     from workbench.workspace import Workspace
 
 NOTEBOOK = Path(__file__).with_name("dashboard.ipynb")
+# The page template: Voilà's `lab` one, plus plotly.js in the page's head.
+TEMPLATE = "workbench"
+# A Jupyter data folder holding voila/templates/workbench/ (package data).
+TEMPLATE_DATA = Path(__file__).with_name("share")
 DEFAULT_PORT = 8866
 DEFAULT_POOL_SIZE = 2
 FRONTEND_EXTENSIONS = (
     "@jupyter-widgets/jupyterlab-manager",
     "@voila-dashboards/widgets-manager8",
-    "jupyterlab-plotly",
 )
-# Kernels of pages left open: culled after this long without activity.
 # A kernel taken from the pool is replaced after this delay, not while the page renders.
 POOL_FILL_DELAY_S = 3
+# Kernels of pages left open: culled after this long without activity.
 IDLE_KERNEL_TIMEOUT_S = 1800
 
 
@@ -67,9 +78,10 @@ def voila_config(port: int, pool_size: int = DEFAULT_POOL_SIZE) -> dict[str, Any
             "show_tracebacks": False,
             "file_allowlist": [],
             "file_denylist": [r".*"],
+            "template": TEMPLATE,
             "allow_template_override": "NO",
             "allow_theme_override": "NO",
-            # Only the front-end extensions the pages use: widgets and plotly.
+            # Only the front-end extensions the pages use: widgets (charts are the template's).
             "extension_allowlist": list(FRONTEND_EXTENSIONS),
             "preheat_kernel": pool_size > 0,
             "default_pool_size": pool_size,
@@ -101,6 +113,25 @@ def prepare_environment(workspace: Workspace, call_id: str, lang: str) -> dict[s
     }
 
 
+def plotly_js() -> Path:
+    """plotly.js as plotly.py ships it (the version its figures are written for)."""
+    import plotly
+
+    return Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+
+
+def stage_plotly_js(folder: Path) -> Path:
+    """Make `folder` a Jupyter data folder whose `workbench` template serves plotly.js.
+
+    Voilà serves a template's `static/` files from every Jupyter data folder, and refuses
+    symbolic links leading out of them, hence a copy.
+    """
+    static = folder / "voila" / "templates" / TEMPLATE / "static"
+    static.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(plotly_js(), static / "plotly.min.js")
+    return folder
+
+
 def serve(
     workspace: Workspace,
     call_id: str,
@@ -116,6 +147,12 @@ def serve(
     from traitlets.config import Config
     from voila.app import Voila
 
-    app = Voila(config=Config(voila_config(port, pool_size)))
-    app.initialize([str(NOTEBOOK)])
-    app.start()
+    with tempfile.TemporaryDirectory(prefix="workbench-voila-") as staged:
+        # Voilà finds templates (and their static files) in the Jupyter data folders.
+        folders = [str(TEMPLATE_DATA), str(stage_plotly_js(Path(staged)))]
+        if os.environ.get("JUPYTER_PATH"):
+            folders.append(os.environ["JUPYTER_PATH"])
+        os.environ["JUPYTER_PATH"] = os.pathsep.join(folders)
+        app = Voila(config=Config(voila_config(port, pool_size)))
+        app.initialize([str(NOTEBOOK)])
+        app.start()
