@@ -374,13 +374,13 @@ def run_batch(
     A run is stored as `running` when it starts (locally) and finished atomically, so a
     batch killed at any point leaves nothing that looks finished but is not.
     """
+    check_isolation(isolation or workspace.call(call_id).protocol.isolation)
+    executor = executors.get("dask" if scheduler else "local")(workers, scheduler)
+    executor.prepare()
     from workbench.store import open_store
 
-    check_isolation(isolation or workspace.call(call_id).protocol.isolation)
     store = open_store(workspace.db_url)
     try:
-        executor = executors.get("dask" if scheduler else "local")(workers, scheduler)
-        executor.prepare()
         plan = plan_batch(
             workspace,
             store,

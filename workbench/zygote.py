@@ -183,7 +183,9 @@ def serve(fd: int) -> None:
         try:
             request = next(requests)
         except (StopIteration, OSError):
-            return  # the coordinator is gone; the children die with this process
+            # The coordinator is gone; the children die with this process. Nothing to
+            # flush or finalise: skip the interpreter's teardown of every preloaded module.
+            os._exit(0)
         # The coordinator sends one whole line and waits for its answer before the
         # next, so a read never leaves a request behind in the buffer.
         # The child closes its end of `settled` once it leads its own session, so the
@@ -331,12 +333,14 @@ class Zygote:
             self._changed.wait_for(lambda: pid in self._exits or not self._open, timeout)
             return self._exits.pop(pid, None)
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
+        """Close the socket: the zygote exits, and its kernels with it."""
         with contextlib.suppress(OSError):
             self._sock.shutdown(socket.SHUT_RDWR)
         self._sock.close()
-        with contextlib.suppress(Exception):
-            self.process.wait(timeout=5)
+        if wait:
+            with contextlib.suppress(Exception):
+                self.process.wait(timeout=5)
 
 
 _shared: Zygote | None = None
@@ -358,7 +362,7 @@ def shared_zygote() -> Zygote:
 
 def _close_shared() -> None:
     if _shared is not None:
-        _shared.close()
+        _shared.close(wait=False)  # this process is exiting; the zygote follows on its own
 
 
 def enabled() -> bool:
