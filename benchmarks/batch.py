@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -91,6 +92,9 @@ def main() -> None:
     parser.add_argument("--copies", type=int, default=24)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rss", type=int, default=0, help="submissions for the peak-RSS run")
+    parser.add_argument(
+        "--no-papermill", action="store_true", help="skip (a): for runs with many copies"
+    )
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="wb-batch-bench-"))
     try:
@@ -100,21 +104,25 @@ def main() -> None:
         folders = sorted((root / "submissions" / "bench").iterdir())
         out = root / "papermill-out"
         out.mkdir()
-        a = timed(
-            [
+        a = (
+            math.nan
+            if args.no_papermill
+            else timed(
                 [
-                    str(BIN / "papermill"),
-                    "-k",
-                    "python3",
-                    "-p",
-                    "seed",
-                    str(i),
-                    str(f / "notebook.ipynb"),
-                    str(out / f"{f.name}.ipynb"),
-                ]
-                for i, f in enumerate(folders)
-            ],
-            env,
+                    [
+                        str(BIN / "papermill"),
+                        "-k",
+                        "python3",
+                        "-p",
+                        "seed",
+                        str(i),
+                        str(f / "notebook.ipynb"),
+                        str(out / f"{f.name}.ipynb"),
+                    ]
+                    for i, f in enumerate(folders)
+                ],
+                env,
+            )
         )
         b = peak_batch(root, args.workers, env)
         c = timed([[sys.executable, str(root / "script.py")] for _ in folders], env) / args.workers
