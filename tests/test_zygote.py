@@ -32,6 +32,7 @@ workbench.record("parent_pid", float(os.getppid()))
 workbench.record("seen_before", float(hasattr(sys, "_workbench_probe")))
 sys._workbench_probe = True
 workbench.record("hash_of_name", float(hash("workbench") % 1_000_000))
+workbench.record("forked", float("workbench.zygote" in " ".join(sys.orig_argv)))
 """
 
 
@@ -59,6 +60,7 @@ def test_each_run_gets_a_fresh_kernel_forked_from_the_zygote(
     assert first.status == second.status == "succeeded", (first.message, second.message)
     parent = float(zygote.shared_zygote().process.pid)
     assert first.metrics["parent_pid"] == second.metrics["parent_pid"] == parent
+    assert first.metrics["forked"] == second.metrics["forked"] == 1.0  # not exec'd
     # What the first kernel did is not in the second: each is its own process.
     assert first.metrics["seen_before"] == second.metrics["seen_before"] == 0.0
 
@@ -71,6 +73,7 @@ def test_turned_off_kernels_are_started_by_this_process(
     record = run_submission(workspace, "test-call/plain")
     assert record.status == "succeeded", record.message
     assert record.metrics["parent_pid"] == float(os.getpid())
+    assert record.metrics["forked"] == 0.0
 
 
 def test_a_kernel_asking_for_another_start_up_gets_it(
@@ -90,6 +93,7 @@ def test_a_kernel_asking_for_another_start_up_gets_it(
         check=True,
     ).stdout
     assert record.metrics["hash_of_name"] == float(expected)
+    assert record.metrics["forked"] == 0.0  # the child exec'd a kernel of its own
 
 
 def test_fork_requests_only_for_this_interpreters_ipykernel() -> None:
@@ -107,6 +111,15 @@ def test_fork_requests_only_for_this_interpreters_ipykernel() -> None:
     assert zygote.fork_request([*launcher, *other_kernel], {}) is None
     other_python = ["/usr/bin/false", "-m", "ipykernel_launcher", "-f", "/tmp/k.json"]
     assert zygote.fork_request([*launcher, *other_python], {}) is None
+
+
+def test_a_scrubbed_environment_is_scrubbed_before_it_reaches_the_zygote() -> None:
+    launcher = [sys.executable, "-I", "-m", "workbench.launcher", "--scrub-env", "--"]
+    kernel = [sys.executable, "-m", "ipykernel_launcher", "-f", "/tmp/k.json"]
+    env = {"PATH": "/usr/bin", "WORKBENCH_DB": "postgresql://user:secret@db/workbench"}
+    request = zygote.fork_request([*launcher, *kernel], {"cwd": "/tmp", "env": env})
+    assert request is not None
+    assert request["env"] == {"PATH": "/usr/bin"}
 
 
 def _connection_file(folder: Path) -> Path:
@@ -230,3 +243,73 @@ def test_zygote_forks_from_a_single_thread(tmp_path: Path) -> None:
     )
     kernel.kill()
     assert psutil.Process(z.process.pid).num_threads() == 1
+
+
+KILL_THE_ZYGOTE = """\
+import os, signal, time
+import workbench
+workbench.record("n_predictions", 1)
+os.kill(os.getppid(), signal.SIGKILL)
+time.sleep(60)
+"""
+
+
+def test_a_zygote_that_dies_takes_its_kernel_with_it_and_the_next_run_gets_a_new_one(
+    workspace: Workspace, make_submission: MakeSubmission
+) -> None:
+    probe_submission(make_submission, "killer", KILL_THE_ZYGOTE)
+    probe_submission(make_submission, "after")
+    old = zygote.shared_zygote().process.pid
+    record = run_submission(workspace, "test-call/killer")
+    # Seen dead at once, not waited for until the time limit.
+    assert record.status == "kernel_died", record.message
+    after = run_submission(workspace, "test-call/after")
+    assert after.status == "succeeded", after.message
+    assert after.metrics["parent_pid"] != float(old)
+    assert after.metrics["forked"] == 1.0
+
+
+def test_answers_go_to_the_request_that_asked(tmp_path: Path) -> None:
+    z = zygote.shared_zygote()
+    folders = [tmp_path / f"k{i}" for i in range(4)]
+    kernels: dict[Path, zygote.ForkedKernel] = {}
+
+    def spawn(folder: Path) -> None:
+        folder.mkdir()
+        connection = _connection_file(folder)
+        argv = ["--", sys.executable, "-m", "ipykernel_launcher", "-f", str(connection)]
+        kernels[folder] = z.spawn(argv, str(folder), dict(os.environ))
+
+    threads = [threading.Thread(target=spawn, args=(f,)) for f in folders]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    try:
+        for folder, kernel in kernels.items():
+            deadline = time.monotonic() + 30
+            while psutil.Process(kernel.pid).cwd() != str(folder):
+                assert time.monotonic() < deadline, (folder, kernel.pid)
+                time.sleep(0.05)
+    finally:
+        for kernel in kernels.values():
+            kernel.kill()
+    assert len(kernels) == 4
+
+
+def test_a_child_that_fails_at_once_is_reported_not_lost(tmp_path: Path) -> None:
+    argv = ["--", sys.executable, "-m", "ipykernel_launcher", "-f", "kernel.json"]
+    kernel = zygote.shared_zygote().spawn(argv, str(tmp_path / "missing"), dict(os.environ))
+    assert kernel.wait(timeout=30) == 1  # chdir failed in the child
+
+
+def test_watchdog_kills_a_kernel_whose_start_outlasted_the_time_limit() -> None:
+    from workbench.execute import RunControl
+
+    sleeper = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    control = RunControl(deadline=time.monotonic() + 0.2)
+    with control.watchdog():
+        time.sleep(0.6)  # the deadline passes before any pid is known
+        control.kernel_pid = sleeper.pid
+        assert sleeper.wait(timeout=30) == -signal.SIGKILL
+    assert control.timed_out

@@ -262,8 +262,10 @@ class RunControl:
 
         def watch() -> None:
             # The deadline moves on while the run waits for a slot: look again when woken.
+            # Before its first cell the kernel's pid is not known yet (its start is bounded
+            # by nbclient's start-up timeout): wait for something to kill.
             while not done.wait(max(0.0, self.deadline - time.monotonic())):
-                if self.waiting:
+                if self.waiting or self.kernel_pid is None:
                     if done.wait(0.5):
                         return
                 elif time.monotonic() >= self.deadline:

@@ -23,9 +23,14 @@ leaves no kernel behind.
 
 Protocol, JSON lines over a Unix socket pair:
 
-    -> {"argv": [launcher arguments], "cwd": "...", "env": {...}}
-    <- {"pid": 1234}  or  {"error": "..."}
+    -> {"id": 7, "argv": [launcher arguments], "cwd": "...", "env": {...}}
+    <- {"id": 7, "pid": 1234} with the child's pidfd attached, or {"id": 7, "error": "..."}
     <- {"exited": 1234, "status": -9}          whenever a child ends
+
+What a forked kernel shares with the others that a kernel started anew would not: the
+zygote's hash seed (string hashing, so the iteration order of sets of strings, is the
+same in every kernel of a batch; `random` reseeds itself after a fork) and its memory
+layout. docs/security.md says so too.
 """
 
 from __future__ import annotations
@@ -102,7 +107,9 @@ def _die_with(parent: int) -> None:
         os._exit(1)
 
 
-def _child(request: dict[str, Any], zygote_pid: int, startup: dict[str, str]) -> NoReturn:
+def _child(
+    request: dict[str, Any], zygote_pid: int, startup: dict[str, str], settled: int
+) -> NoReturn:
     """In the forked child: become the run's kernel, then exit; never returns."""
     code = 1
     try:
@@ -111,16 +118,18 @@ def _child(request: dict[str, Any], zygote_pid: int, startup: dict[str, str]) ->
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         os.setsid()
-        args = launcher.parse(request["argv"])
+        os.close(settled)  # the zygote may answer now: this process leads its own group
+        argv, cwd, env = request.pop("argv"), request.pop("cwd"), request.pop("env")
+        request.clear()  # the zygote's frames below this one hold the same dict
+        args = launcher.parse(argv)
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
         os.close(devnull)
-        os.chdir(request["cwd"])
-        env = launcher.prepare(args, request["env"])
+        os.chdir(cwd)
+        env = launcher.prepare(args, env)
         # After the user changes: a change of credentials clears the death signal.
         _die_with(zygote_pid)
-        # The zygote's socket and pipes; closing `settled` tells the zygote we are set up.
-        os.closerange(3, os.sysconf("SC_OPEN_MAX"))
+        os.closerange(3, os.sysconf("SC_OPEN_MAX"))  # the zygote's socket and pipes
         if _startup_env(env) != startup:
             # This interpreter did not start the way the kernel's would: start that one.
             os.execvpe(args.command[0], args.command, env)
@@ -163,6 +172,10 @@ def serve(fd: int) -> None:
     import importlib
 
     sock = socket.socket(fileno=fd)
+    # Started as `python -m` in "/": like ipykernel's launcher, keep the start folder off
+    # sys.path (the kernel's own folder is added back by IPython).
+    if sys.path and sys.path[0] in ("", os.getcwd()):
+        del sys.path[0]
     for name in PRELOAD:
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
@@ -188,6 +201,7 @@ def serve(fd: int) -> None:
             os._exit(0)
         # The coordinator sends one whole line and waits for its answer before the
         # next, so a read never leaves a request behind in the buffer.
+        reply: dict[str, Any] = {"id": request.pop("id", None)}
         # The child closes its end of `settled` once it leads its own session, so the
         # coordinator never gets a pid whose process group does not exist yet.
         settled_r, settled_w = os.pipe()
@@ -196,14 +210,21 @@ def serve(fd: int) -> None:
         except OSError as exc:
             os.close(settled_r)
             os.close(settled_w)
-            _send(sock, {"error": f"fork failed: {exc}"})
+            _send(sock, {**reply, "error": f"fork failed: {exc}"})
             continue
         if pid == 0:
-            _child(request, me, startup)
+            _child(request, me, startup, settled_w)
+        del request
         os.close(settled_w)
         os.read(settled_r, 1)
         os.close(settled_r)
-        _send(sock, {"pid": pid})
+        # Opened before this loop can reap the child: the pidfd is of this child, even if
+        # it has already ended and its pid is reused later. It travels with the answer.
+        pidfd = os.pidfd_open(pid)
+        try:
+            socket.send_fds(sock, [json.dumps({**reply, "pid": pid}).encode() + b"\n"], [pidfd])
+        finally:
+            os.close(pidfd)
 
 
 # --- the coordinator's side -----------------------------------------------------------
@@ -212,20 +233,21 @@ def serve(fd: int) -> None:
 class ForkedKernel:
     """A kernel process forked by the zygote, with the part of `Popen` that providers use.
 
-    It is not this process's child: its end is watched through a pidfd (which also
-    makes signals safe from pid reuse) and its exit status comes from the zygote.
+    It is not this process's child: its end is watched through a pidfd that the zygote
+    opened before it could reap the child (so signals never reach a reused pid), and
+    its exit status comes from the zygote.
     """
 
     stdin = stdout = stderr = None
 
-    def __init__(self, pid: int, zygote: Zygote) -> None:
+    def __init__(self, pid: int, pidfd: int, zygote: Zygote) -> None:
         import weakref
 
         self.pid = pid
         self.returncode: int | None = None
         self._zygote = zygote
-        self._pidfd = os.pidfd_open(pid)
-        weakref.finalize(self, os.close, self._pidfd)
+        self._pidfd = pidfd
+        weakref.finalize(self, zygote.forget, pid, pidfd)
 
     def _ended(self, timeout: float | None) -> bool:
         ready, _, _ = select.select([self._pidfd], [], [], timeout)
@@ -233,8 +255,10 @@ class ForkedKernel:
 
     def poll(self) -> int | None:
         if self.returncode is None and self._ended(0):
-            # Dead; the zygote's report of how follows at once (unknown if it died too).
-            self.returncode = self._zygote.exit_status(self.pid, timeout=1.0)
+            # Ended; the zygote reports how at once. If the zygote died too, the kernel was
+            # killed with it (PR_SET_PDEATHSIG).
+            status = self._zygote.exit_status(self.pid, timeout=1.0)
+            self.returncode = status if status is not None else -signal.SIGKILL
         return self.returncode
 
     def wait(self, timeout: float | None = None) -> int:
@@ -243,7 +267,8 @@ class ForkedKernel:
         if self.returncode is None and not self._ended(timeout):
             raise subprocess.TimeoutExpired(["kernel", str(self.pid)], timeout or 0)
         status = self.poll()
-        return status if status is not None else -1
+        assert status is not None
+        return status
 
     def send_signal(self, signum: int) -> None:
         if self.returncode is None:
@@ -258,9 +283,14 @@ class ForkedKernel:
 
 
 class Zygote:
-    """The coordinator's handle on one zygote process."""
+    """The coordinator's handle on one zygote process.
+
+    Requests carry an id that the answer echoes, so an answer that comes after its
+    request was given up on is never taken for another's: its kernel is killed.
+    """
 
     def __init__(self) -> None:
+        import itertools
         import subprocess
 
         from workbench.sandbox import ENV_ALLOWLIST
@@ -271,9 +301,10 @@ class Zygote:
         # not debugged. Children get the run's environment, not this one.
         env["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"
         self.process = subprocess.Popen(
-            # Started as a kernel would be (its PYTHON* variables, user site), minus the
-            # current folder on sys.path (-P), which a kernel's launcher removes too.
-            [sys.executable, "-P", "-m", __name__, str(theirs.fileno())],
+            # Started as `python -m ipykernel_launcher` starts, in "/" (see `serve`), with
+            # only the allow-listed environment: a kernel whose environment differs in
+            # what changes Python's start-up is exec'd instead (see `_child`).
+            [sys.executable, "-m", __name__, str(theirs.fileno())],
             pass_fds=[theirs.fileno()],
             env=env,
             cwd="/",
@@ -284,21 +315,45 @@ class Zygote:
         theirs.close()
         self._sock = ours
         self._lock = threading.Lock()
-        self._replies: list[dict[str, Any]] = []
+        self._ids = itertools.count(1)
+        self._replies: dict[int, tuple[dict[str, Any], int | None]] = {}
+        self._abandoned: set[int] = set()
         self._exits: dict[int, int] = {}
         self._changed = threading.Condition()
         self._open = True
         self._reader = threading.Thread(target=self._read, name="workbench-zygote", daemon=True)
         self._reader.start()
 
+    def _messages(self) -> Iterator[tuple[dict[str, Any], int | None]]:
+        """The zygote's messages, each answer with the pidfd that came with it."""
+        import collections
+
+        buffer, fds = b"", collections.deque[int]()
+        while True:
+            chunk, received, _, _ = socket.recv_fds(self._sock, 65536, 16)
+            if not chunk:
+                return
+            fds.extend(received)  # a pidfd arrives with the first byte of its answer
+            buffer += chunk
+            while b"\n" in buffer:
+                line, buffer = buffer.split(b"\n", 1)
+                message = json.loads(line)
+                yield message, (fds.popleft() if "pid" in message and fds else None)
+
     def _read(self) -> None:
         try:
-            for message in _lines(self._sock):
+            for message, pidfd in self._messages():
                 with self._changed:
                     if "exited" in message:
                         self._exits[message["exited"]] = message["status"]
+                    elif message.get("id") in self._abandoned:
+                        self._abandoned.discard(message["id"])
+                        if pidfd is not None:
+                            with contextlib.suppress(ProcessLookupError):
+                                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+                            os.close(pidfd)
                     else:
-                        self._replies.append(message)
+                        self._replies[int(message.get("id") or 0)] = (message, pidfd)
                     self._changed.notify_all()
         except (OSError, ValueError):
             pass
@@ -315,23 +370,36 @@ class Zygote:
         from workbench.errors import ExecutionError
 
         with self._lock:
-            _send(self._sock, {"argv": argv, "cwd": cwd, "env": env})
+            request_id = next(self._ids)
+            try:
+                _send(self._sock, {"id": request_id, "argv": argv, "cwd": cwd, "env": env})
+            except OSError as exc:
+                raise ExecutionError(f"the kernel zygote is gone: {exc}") from exc
             with self._changed:
                 if not self._changed.wait_for(
-                    lambda: self._replies or not self._open, SPAWN_TIMEOUT_S
+                    lambda: request_id in self._replies or not self._open, SPAWN_TIMEOUT_S
                 ):
+                    self._abandoned.add(request_id)
                     raise ExecutionError("the kernel zygote did not answer")
-                if not self._replies:
+                if request_id not in self._replies:
                     raise ExecutionError("the kernel zygote exited")
-                reply = self._replies.pop(0)
-        if "error" in reply:
-            raise ExecutionError(f"the kernel zygote could not start a kernel: {reply['error']}")
-        return ForkedKernel(reply["pid"], self)
+                reply, pidfd = self._replies.pop(request_id)
+        if "error" in reply or pidfd is None:
+            raise ExecutionError(
+                f"the kernel zygote could not start a kernel: {reply.get('error', reply)}"
+            )
+        return ForkedKernel(reply["pid"], pidfd, self)
 
     def exit_status(self, pid: int, timeout: float) -> int | None:
         with self._changed:
             self._changed.wait_for(lambda: pid in self._exits or not self._open, timeout)
             return self._exits.pop(pid, None)
+
+    def forget(self, pid: int, pidfd: int) -> None:
+        """A kernel handle is gone: close its pidfd and drop an exit nobody asked for."""
+        os.close(pidfd)
+        with self._changed:
+            self._exits.pop(pid, None)
 
     def close(self, wait: bool = True) -> None:
         """Close the socket: the zygote exits, and its kernels with it."""
@@ -376,19 +444,21 @@ def fork_request(cmd: list[str], kwargs: dict[str, Any]) -> dict[str, Any] | Non
     if cmd[:4] != [sys.executable, *LAUNCHER]:
         return None
     try:
-        command = launcher.parse(cmd[4:]).command
+        args = launcher.parse(cmd[4:])
     except SystemExit:
         return None
+    command = args.command
     if len(command) < 3 or command[1:3] != ["-m", KERNEL_MODULE]:
         return None
     with contextlib.suppress(OSError):
         if os.path.samefile(command[0], sys.executable):
-            env = kwargs.get("env")
-            return {
-                "argv": cmd[4:],
-                "cwd": str(kwargs.get("cwd") or Path.cwd()),
-                "env": dict(env if env is not None else os.environ),
-            }
+            from workbench.sandbox import ENV_ALLOWLIST
+
+            env = dict(kwargs["env"] if kwargs.get("env") is not None else os.environ)
+            if args.scrub_env:
+                # Scrubbed here, so what the level keeps from the kernel never leaves.
+                env = {k: v for k, v in env.items() if k in ENV_ALLOWLIST}
+            return {"argv": cmd[4:], "cwd": str(kwargs.get("cwd") or Path.cwd()), "env": env}
     return None
 
 
