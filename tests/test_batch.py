@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -115,9 +116,9 @@ def test_a_batch_killed_with_sigkill_resumes_without_duplicates_or_losses(
     assert {r.run_id for r in after_kill} <= {r.run_id for r in runs}  # history kept
 
 
-@pytest.fixture
-def dask_cluster(tmp_path: Path) -> Iterator[str]:
-    """A real `dask scheduler` and two `dask worker` processes on 127.0.0.1."""
+@contextlib.contextmanager
+def real_cluster(tmp_path: Path, worker_envs: list[dict[str, str] | None]) -> Iterator[str]:
+    """A real `dask scheduler` and one `dask worker` process per entry, on 127.0.0.1."""
     pytest.importorskip("distributed")
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
@@ -142,7 +143,7 @@ def dask_cluster(tmp_path: Path) -> Iterator[str]:
     ]
     try:
         wait_for_port(port, processes[0])
-        for i in range(2):
+        for i, env in enumerate(worker_envs):
             worker_dir = tmp_path / f"worker-{i}"
             worker_dir.mkdir()
             processes.append(
@@ -161,6 +162,7 @@ def dask_cluster(tmp_path: Path) -> Iterator[str]:
                         str(worker_dir),
                     ],
                     cwd=worker_dir,
+                    env=env,
                     stdout=subprocess.DEVNULL,
                     stderr=(logs / f"worker-{i}.log").open("w"),
                 )
@@ -168,7 +170,7 @@ def dask_cluster(tmp_path: Path) -> Iterator[str]:
         from distributed import Client
 
         with Client(address, timeout=60) as client:
-            client.wait_for_workers(2, timeout=90)
+            client.wait_for_workers(len(worker_envs), timeout=90)
         yield address
     finally:
         for process in reversed(processes):
@@ -178,6 +180,13 @@ def dask_cluster(tmp_path: Path) -> Iterator[str]:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+@pytest.fixture
+def dask_cluster(tmp_path: Path) -> Iterator[str]:
+    """A real `dask scheduler` and two `dask worker` processes on 127.0.0.1."""
+    with real_cluster(tmp_path, [None, None]) as address:
+        yield address
 
 
 def test_batch_on_a_real_dask_cluster(
@@ -239,3 +248,28 @@ def test_reproduce_verdicts(workspace: Workspace, make_submission: MakeSubmissio
         row["submission"]: row["reproduction"]["verdict"] for row in json.loads(result.stdout)
     }
     assert verdicts == {"test-call/seeded": "reproduced", "test-call/noisy": "diverged"}
+
+
+def test_a_cluster_with_a_worker_that_cannot_sandbox_is_refused_before_any_task(
+    workspace: Workspace, make_submission: MakeSubmission, tmp_path: Path
+) -> None:
+    from workbench.errors import SandboxError
+    from workbench.sandbox import isolation_levels
+
+    try:
+        isolation_levels.get("sandbox").check()
+    except SandboxError as exc:
+        if not os.environ.get("WORKBENCH_REQUIRE_SANDBOX"):
+            pytest.skip(f"no sandbox on this machine: {exc}")
+        raise
+    make_submission("one")
+    no_bwrap = {**os.environ, "PATH": str(tmp_path / "empty-bin")}
+    with (
+        real_cluster(tmp_path, [None, no_bwrap]) as address,
+        pytest.raises(SandboxError) as refused,
+    ):
+        run_batch(workspace, "test-call", scheduler=address, isolation="sandbox")
+    message = str(refused.value)
+    assert "worker tcp://127.0.0.1:" in message and "bubblewrap" in message
+    assert message.count("worker tcp://") == 1  # only the worker without it
+    assert _runs(workspace) == []

@@ -258,6 +258,7 @@ class DaskExecutor(Executor):
                 f"cannot reach the Dask scheduler at {self.scheduler}: {exc}"
             ) from exc
         try:
+            _check_workers(client, {job.isolation or job.call.protocol.isolation for job in jobs})
             futures = {}
             for job in jobs:
                 future = client.submit(remote_execute, ship(job), key=f"workbench-{job.run_id}")
@@ -268,6 +269,38 @@ class DaskExecutor(Executor):
                 yield job, land(future.result(), runs_dir)
         finally:
             client.close()
+
+
+def worker_isolation_failures(levels: list[str]) -> dict[str, str]:
+    """Runs on a worker: why each isolation level cannot be provided there (empty: all can)."""
+    from workbench.errors import WorkbenchError
+
+    failures = {}
+    for level in levels:
+        try:
+            check_isolation(level)
+        except WorkbenchError as exc:
+            failures[level] = str(exc)
+    return failures
+
+
+def _check_workers(client: Any, levels: set[str]) -> None:
+    """Refuse a batch, before any task, when a worker cannot isolate runs as asked.
+
+    Each worker checks for itself (a worker without bubblewrap cannot run `sandbox`);
+    without this, such a worker would fail every task it is given. Workers that join
+    the cluster once the batch has started are not checked.
+    """
+    from workbench.errors import SandboxError
+
+    answers = client.run(worker_isolation_failures, sorted(levels))
+    refused = [
+        f"worker {address}: {message}"
+        for address, failures in sorted(answers.items())
+        for message in failures.values()
+    ]
+    if refused:
+        raise SandboxError("; ".join(refused))
 
 
 class ExecutorRegistry:
