@@ -313,3 +313,40 @@ def test_watchdog_kills_a_kernel_whose_start_outlasted_the_time_limit() -> None:
         control.kernel_pid = sleeper.pid
         assert sleeper.wait(timeout=30) == -signal.SIGKILL
     assert control.timed_out
+
+
+SANDBOX_PROBE = """\
+import os, socket, sys
+import workbench
+workbench.record("n_predictions", 1)
+workbench.record("forked", float("workbench.zygote" in " ".join(sys.orig_argv)))
+workbench.record("uid", float(os.getuid()))
+status = dict(line.split(":", 1) for line in open("/proc/self/status").read().splitlines())
+workbench.record("cap_bounding", float(int(status["CapBnd"].strip(), 16)))
+workbench.record("no_new_privs", float(status["NoNewPrivs"].strip()))
+workbench.record("hostname_is_sandbox", float(socket.gethostname() == "sandbox"))
+"""
+
+
+def test_a_sandboxed_kernel_is_forked_into_its_own_sandbox(
+    workspace: Workspace, make_submission: MakeSubmission
+) -> None:
+    from workbench.errors import SandboxError
+    from workbench.sandbox import isolation_levels
+
+    try:
+        isolation_levels.get("sandbox").check()
+    except SandboxError as exc:
+        if not os.environ.get("WORKBENCH_REQUIRE_SANDBOX"):
+            pytest.skip(f"no sandbox on this machine: {exc}")
+        raise
+    if os.geteuid() != 0:
+        pytest.skip("kernels are forked into a sandbox only when the runner is root")
+    probe_submission(make_submission, "boxed", SANDBOX_PROBE)
+    record = run_submission(workspace, "test-call/boxed", isolation="sandbox")
+    assert record.status == "succeeded", record.message
+    assert record.metrics["forked"] == 1.0
+    assert record.metrics["uid"] == 65534.0
+    assert record.metrics["cap_bounding"] == 0.0
+    assert record.metrics["no_new_privs"] == 1.0
+    assert record.metrics["hostname_is_sandbox"] == 1.0

@@ -263,6 +263,21 @@ def _probe(bwrap: str, privileged: bool) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class SandboxFork:
+    """The sandbox of one kernel, for a zygote that forks the kernel into it.
+
+    The zygote's child starts `bwrap` (these options) around a placeholder, joins the
+    namespaces it made, and runs `launcher` there in `cwd` with `env`: what
+    `kernel_command` would have run, in the same namespaces and mounts.
+    """
+
+    bwrap: list[str]
+    env: dict[str, str]
+    cwd: str
+    launcher: list[str]
+
+
 class BubblewrapIsolation(Isolation):
     """The kernel in its own namespaces: no network, a read-only system, its run folder only.
 
@@ -274,6 +289,8 @@ class BubblewrapIsolation(Isolation):
 
     def __init__(self) -> None:
         self._socket_dir: Path | None = None  # a short private folder when the run path is long
+        # What a kernel zygote needs to start the kernel in these namespaces (as root only).
+        self.fork: SandboxFork | None = None
 
     def check(self) -> None:
         bwrap = _bwrap_path()
@@ -302,17 +319,15 @@ class BubblewrapIsolation(Isolation):
             "ip": str(ip),
         }
 
-    def _environment(self) -> list[str]:
+    @staticmethod
+    def _environment() -> dict[str, str]:
         # No JPY_PARENT_PID: inside the PID namespace the kernel's parent is bwrap's init,
         # and ipykernel would take the mismatch for a dead parent. --die-with-parent does it.
         env = {k: v for k, v in os.environ.items() if k in ENV_ALLOWLIST}
         env.pop("JPY_PARENT_PID", None)
         env.update(HOME="/tmp", TMPDIR="/tmp")
         env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
-        args = ["--clearenv"]
-        for key, value in sorted(env.items()):
-            args += ["--setenv", key, value]
-        return args
+        return env
 
     def _mount_run_folder(self, mounts: _Mounts, run_dir: Path) -> None:
         """The run folder, writable, at its own path; what the runner wrote there, pinned.
@@ -353,16 +368,15 @@ class BubblewrapIsolation(Isolation):
                 os.chown(connection_file, SANDBOX_UID, SANDBOX_GID)
             options.append(f"--user={SANDBOX_UID}:{SANDBOX_GID}")
         self._mount_run_folder(mounts, run_dir)
-        return [
-            _bwrap_path(),
-            *_namespace_args(privileged),
-            *mounts.args,
-            *self._environment(),
-            "--chdir",
-            str(run_dir),
-            "--",
-            *launcher_command(cmd, run_dir, *options),
-        ]
+        bwrap = [_bwrap_path(), *_namespace_args(privileged), *mounts.args]
+        env = self._environment()
+        launcher = launcher_command(cmd, run_dir, *options)
+        if privileged:
+            self.fork = SandboxFork(bwrap=bwrap, env=env, cwd=str(run_dir), launcher=launcher)
+        env_args = ["--clearenv"]
+        for key, value in sorted(env.items()):
+            env_args += ["--setenv", key, value]
+        return [*bwrap, *env_args, "--chdir", str(run_dir), "--", *launcher]
 
     def cleanup(self, run_dir: Path) -> None:
         if self._socket_dir is not None:

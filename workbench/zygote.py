@@ -10,8 +10,9 @@ environment and log exactly as `workbench.launcher` would, then starts the kerne
 application in-process instead of exec'ing a new interpreter.
 
 Only a command that the launcher would end by exec'ing `python -m ipykernel_launcher`
-with this interpreter is forked; anything else (another kernel, another Python, a
-bubblewrap sandbox) is started as before. A child whose final environment asks the
+with this interpreter is forked; anything else (another kernel, another Python) is
+started as before. A bubblewrap sandbox's kernel is forked into the sandbox: see
+`_enter_sandbox`. A child whose final environment asks the
 interpreter for something the zygote's start-up did not have (a `PYTHON*` variable,
 a hash seed) execs the kernel the ordinary way. Set `WORKBENCH_FORK_KERNELS=0` to
 never fork.
@@ -46,7 +47,10 @@ import threading
 from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
+
+if TYPE_CHECKING:
+    from workbench.sandbox import SandboxFork
 
 # What a kernel imports before it answers its first request (measured: a child forked
 # after these spends about 0.03 s of CPU before it is ready, against 0.3 s started anew).
@@ -120,15 +124,20 @@ def _child(
         os.setsid()
         os.close(settled)  # the zygote may answer now: this process leads its own group
         argv, cwd, env = request.pop("argv"), request.pop("cwd"), request.pop("env")
+        sandbox = request.pop("sandbox", None)
         request.clear()  # the zygote's frames below this one hold the same dict
         args = launcher.parse(argv)
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
         os.close(devnull)
+        parent = zygote_pid
+        if sandbox is not None:
+            _die_with(zygote_pid)
+            parent = _enter_sandbox(sandbox)  # returns in a child born inside it
         os.chdir(cwd)
         env = launcher.prepare(args, env)
         # After the user changes: a change of credentials clears the death signal.
-        _die_with(zygote_pid)
+        _die_with(parent)
         os.closerange(3, os.sysconf("SC_OPEN_MAX"))  # the zygote's socket and pipes
         if _startup_env(env) != startup:
             # This interpreter did not start the way the kernel's would: start that one.
@@ -154,6 +163,77 @@ def _child(
             sys.stdout.flush()
             sys.stderr.flush()
         os._exit(code)
+
+
+PR_SET_NO_NEW_PRIVS = 38
+PR_CAPBSET_DROP = 24
+NAMESPACES = ("cgroup", "ipc", "uts", "net", "pid", "mnt")  # mnt last: it changes "/"
+
+
+def _enter_sandbox(spec: dict[str, Any]) -> int:
+    """Start the run's bubblewrap sandbox around a placeholder, and continue inside it.
+
+    This process (root, in its own session) starts `bwrap` with the run's options, joins
+    every namespace bwrap made for the placeholder, and forks: the child, born inside
+    (the PID namespace applies to children only), returns its parent's pid as it sees it
+    and goes on to become the kernel. This process waits for it and exits with its
+    status; bwrap
+    dies with this process (`--die-with-parent`), and the whole sandbox with bwrap. What
+    bwrap does for the command it runs itself is done here: a new session, no new
+    privileges, an empty capability bounding set (the launcher then becomes nobody).
+    """
+    import ctypes
+    import subprocess
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    info_r, info_w = os.pipe()
+    placeholder = subprocess.Popen(
+        [*spec["bwrap"], "--info-fd", str(info_w), "--", *spec["placeholder"]],
+        pass_fds=[info_w],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+    )
+    os.close(info_w)
+    # bwrap reports the pid before it has mounted anything: the placeholder's first line
+    # says the sandbox is complete (it runs once every mount is in place).
+    assert placeholder.stdout is not None
+    if not placeholder.stdout.readline():
+        raise OSError("bubblewrap did not start the sandbox")
+    raw = b""
+    while True:
+        chunk = os.read(info_r, 4096)
+        if not chunk:
+            raise OSError(f"bubblewrap did not start the sandbox: {raw!r}")
+        raw += chunk
+        with contextlib.suppress(ValueError):
+            inside = int(json.loads(raw)["child-pid"])
+            break
+    os.close(info_r)
+    for name in NAMESPACES:
+        target = f"/proc/{inside}/ns/{name}"
+        if os.stat(target).st_ino == os.stat(f"/proc/self/ns/{name}").st_ino:
+            continue  # not one bwrap unshared (cgroup when the kernel has none)
+        fd = os.open(target, os.O_RDONLY)
+        if libc.setns(fd, 0) != 0:
+            raise OSError(ctypes.get_errno(), f"cannot join the sandbox's {name} namespace")
+        os.close(fd)
+    pid = os.fork()
+    if pid != 0:
+        os.closerange(3, os.sysconf("SC_OPEN_MAX"))  # the zygote's socket among them
+        _, status = os.waitpid(pid, 0)
+        code = os.waitstatus_to_exitcode(status)
+        if code < 0:  # pass a kill on as the same signal
+            signal.signal(-code, signal.SIG_DFL)
+            os.kill(os.getpid(), -code)
+        os._exit(code)
+    os.setsid()
+    if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "cannot set no_new_privs")
+    cap = 0
+    while libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0:
+        cap += 1
+    # Seen from inside, the parent (outside the PID namespace) has no pid: 0.
+    return os.getppid()
 
 
 def _reap(sock: socket.socket) -> None:
@@ -365,14 +445,26 @@ class Zygote:
     def alive(self) -> bool:
         return self._open and self.process.poll() is None
 
-    def spawn(self, argv: list[str], cwd: str, env: dict[str, str]) -> ForkedKernel:
-        """Fork a kernel that runs `workbench.launcher` with `argv`, in `cwd`, with `env`."""
+    def spawn(
+        self,
+        argv: list[str],
+        cwd: str,
+        env: dict[str, str],
+        sandbox: dict[str, Any] | None = None,
+    ) -> ForkedKernel:
+        """Fork a kernel that runs `workbench.launcher` with `argv`, in `cwd`, with `env`.
+
+        With `sandbox` (see `fork_request`), inside a bubblewrap sandbox of its own.
+        """
         from workbench.errors import ExecutionError
 
         with self._lock:
             request_id = next(self._ids)
             try:
-                _send(self._sock, {"id": request_id, "argv": argv, "cwd": cwd, "env": env})
+                request = {"id": request_id, "argv": argv, "cwd": cwd, "env": env}
+                if sandbox is not None:
+                    request["sandbox"] = sandbox
+                _send(self._sock, request)
             except OSError as exc:
                 raise ExecutionError(f"the kernel zygote is gone: {exc}") from exc
             with self._changed:
@@ -437,10 +529,27 @@ def enabled() -> bool:
     return os.environ.get(DISABLE_ENV, "1") != "0" and hasattr(os, "pidfd_open")
 
 
-def fork_request(cmd: list[str], kwargs: dict[str, Any]) -> dict[str, Any] | None:
-    """The zygote request for a kernel command line, or None when it must be exec'd."""
+def fork_request(
+    cmd: list[str], kwargs: dict[str, Any], sandbox: SandboxFork | None = None
+) -> dict[str, Any] | None:
+    """The zygote request for a kernel command line, or None when it must be exec'd.
+
+    `sandbox` is the bubblewrap level's description of the command: the kernel is then
+    forked into the namespaces of a placeholder started with the same bwrap options.
+    """
+    import shutil
+
     from workbench import launcher
 
+    if sandbox is not None and cmd[: len(sandbox.bwrap)] == sandbox.bwrap:
+        shell = shutil.which("sh", path="/usr/bin:/bin")
+        if cmd[-len(sandbox.launcher) :] != sandbox.launcher or shell is None:
+            return None
+        request = fork_request(sandbox.launcher, {"cwd": sandbox.cwd, "env": sandbox.env})
+        if request is not None:
+            ready = "echo ready && exec sleep infinity"
+            request["sandbox"] = {"bwrap": sandbox.bwrap, "placeholder": [shell, "-c", ready]}
+        return request
     if cmd[:4] != [sys.executable, *LAUNCHER]:
         return None
     try:
@@ -470,12 +579,14 @@ def provisioner_class() -> type:
 
     class ZygoteProvisioner(LocalProvisioner):
         async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> KernelConnectionInfo:
-            request = fork_request(cmd, kwargs)
+            level = getattr(self.parent, "isolation", None)
+            request = fork_request(cmd, kwargs, getattr(level, "fork", None))
             if request is None:
                 return await super().launch_kernel(cmd, **kwargs)
             kernel: Any = shared_zygote().spawn(**request)  # stands in for a Popen
             self.process = kernel
-            self.pid = self.pgid = kernel.pid  # the child leads its own session
+            # The child leads its own session (in a sandbox, the kernel inside is its child).
+            self.pid = self.pgid = kernel.pid
             self.cwd = request["cwd"]
             return self.connection_info
 
