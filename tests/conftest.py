@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -45,6 +46,25 @@ TEST_CALL: dict[str, Any] = {
         {"id": "frugality", "weight": 0.4, "label": {"fr": "Frugalité", "en": "Frugality"}},
     ],
 }
+
+
+def _sandbox_unavailable() -> str | None:
+    from workbench.errors import SandboxError
+    from workbench.sandbox import isolation_levels
+
+    try:
+        isolation_levels.get("sandbox").check()
+    except SandboxError as exc:
+        return str(exc)
+    return None
+
+
+SANDBOX_UNAVAILABLE = _sandbox_unavailable()
+# CI sets WORKBENCH_REQUIRE_SANDBOX=1: there, a missing sandbox fails instead of skipping.
+requires_sandbox = pytest.mark.skipif(
+    SANDBOX_UNAVAILABLE is not None and not os.environ.get("WORKBENCH_REQUIRE_SANDBOX"),
+    reason=f"no sandbox on this machine: {SANDBOX_UNAVAILABLE}",
+)
 
 
 def write_yaml(path: Path, data: Any) -> Path:

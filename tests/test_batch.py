@@ -15,7 +15,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tests.conftest import TEST_CALL, MakeSubmission, free_port, wait_for_port, write_yaml
+from tests.conftest import (
+    TEST_CALL,
+    MakeSubmission,
+    free_port,
+    requires_sandbox,
+    wait_for_port,
+    write_yaml,
+)
 from workbench.batch import run_batch
 from workbench.cli import main
 from workbench.reproduction import reproduce
@@ -250,18 +257,12 @@ def test_reproduce_verdicts(workspace: Workspace, make_submission: MakeSubmissio
     assert verdicts == {"test-call/seeded": "reproduced", "test-call/noisy": "diverged"}
 
 
+@requires_sandbox
 def test_a_cluster_with_a_worker_that_cannot_sandbox_is_refused_before_any_task(
     workspace: Workspace, make_submission: MakeSubmission, tmp_path: Path
 ) -> None:
     from workbench.errors import SandboxError
-    from workbench.sandbox import isolation_levels
 
-    try:
-        isolation_levels.get("sandbox").check()
-    except SandboxError as exc:
-        if not os.environ.get("WORKBENCH_REQUIRE_SANDBOX"):
-            pytest.skip(f"no sandbox on this machine: {exc}")
-        raise
     make_submission("one")
     no_bwrap = {**os.environ, "PATH": str(tmp_path / "empty-bin")}
     with (

@@ -24,7 +24,7 @@ import psutil
 import pytest
 
 import workbench
-from tests.conftest import ROOT, TEST_CALL, MakeSubmission, write_yaml
+from tests.conftest import ROOT, TEST_CALL, MakeSubmission, requires_sandbox, write_yaml
 from workbench import sandbox
 from workbench.batch import run_submission
 from workbench.errors import SandboxError
@@ -47,22 +47,6 @@ HOSTILE_TEXT = (
 
 
 Faults = Callable[..., str]
-
-
-def _unavailable() -> str | None:
-    try:
-        isolation_levels.get("sandbox").check()
-    except SandboxError as exc:
-        return str(exc)
-    return None
-
-
-UNAVAILABLE = _unavailable()
-# CI sets WORKBENCH_REQUIRE_SANDBOX=1: there, a missing sandbox fails instead of skipping.
-requires_sandbox = pytest.mark.skipif(
-    UNAVAILABLE is not None and not os.environ.get("WORKBENCH_REQUIRE_SANDBOX"),
-    reason=f"no sandbox on this machine: {UNAVAILABLE}",
-)
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import psutil
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from tests.conftest import ROOT, TEST_CALL, MakeSubmission, write_yaml
+from tests.conftest import ROOT, TEST_CALL, MakeSubmission, requires_sandbox, write_yaml
 from workbench import zygote
 from workbench.batch import run_submission
 from workbench.execute import execute_submission
@@ -328,18 +328,10 @@ workbench.record("hostname_is_sandbox", float(socket.gethostname() == "sandbox")
 """
 
 
+@requires_sandbox
 def test_a_sandboxed_kernel_is_forked_into_its_own_sandbox(
     workspace: Workspace, make_submission: MakeSubmission
 ) -> None:
-    from workbench.errors import SandboxError
-    from workbench.sandbox import isolation_levels
-
-    try:
-        isolation_levels.get("sandbox").check()
-    except SandboxError as exc:
-        if not os.environ.get("WORKBENCH_REQUIRE_SANDBOX"):
-            pytest.skip(f"no sandbox on this machine: {exc}")
-        raise
     if os.geteuid() != 0:
         pytest.skip("kernels are forked into a sandbox only when the runner is root")
     probe_submission(make_submission, "boxed", SANDBOX_PROBE)
