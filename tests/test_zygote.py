@@ -342,3 +342,39 @@ def test_a_sandboxed_kernel_is_forked_into_its_own_sandbox(
     assert record.metrics["cap_bounding"] == 0.0
     assert record.metrics["no_new_privs"] == 1.0
     assert record.metrics["hostname_is_sandbox"] == 1.0
+
+
+INTERRUPTIBLE = """\
+import pathlib, time
+import workbench
+workbench.record("n_predictions", 1)
+pathlib.Path("sleeping").write_text("")
+time.sleep(60)
+"""
+
+
+@requires_sandbox
+def test_an_interrupt_reaches_a_kernel_forked_into_a_sandbox(
+    workspace: Workspace, make_submission: MakeSubmission
+) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("kernels are forked into a sandbox only when the runner is root")
+    probe_submission(make_submission, "interrupted", INTERRUPTIBLE)
+    keeper = zygote.shared_zygote().process.pid
+
+    def interrupt() -> None:
+        # jupyter_client interrupts a kernel with SIGINT to its process group, whose
+        # leader is the process outside the sandbox that keeps the kernel.
+        deadline = time.monotonic() + 60
+        while not list(workspace.runs_dir.glob("*/sleeping")):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        for child in psutil.Process(keeper).children():
+            os.kill(child.pid, signal.SIGINT)
+
+    thread = threading.Thread(target=interrupt)
+    thread.start()
+    record = run_submission(workspace, "test-call/interrupted", isolation="sandbox")
+    thread.join()
+    assert record.status == "failed", record.message
+    assert record.error is not None and record.error.ename == "KeyboardInterrupt"

@@ -168,6 +168,8 @@ def _child(
 PR_SET_NO_NEW_PRIVS = 38
 PR_CAPBSET_DROP = 24
 NAMESPACES = ("cgroup", "ipc", "uts", "net", "pid", "mnt")  # mnt last: it changes "/"
+# jupyter_client interrupts a kernel (SIGINT to its process group) before killing it.
+FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 
 
 def _enter_sandbox(spec: dict[str, Any]) -> int:
@@ -220,6 +222,11 @@ def _enter_sandbox(spec: dict[str, Any]) -> int:
     pid = os.fork()
     if pid != 0:
         os.closerange(3, os.sysconf("SC_OPEN_MAX"))  # the zygote's socket among them
+        # Signals meant for the kernel reach this process (its group leader, seen from the
+        # kernel manager): pass them on. The kernel stays this process's child until it is
+        # reaped below, so its pid cannot be reused meanwhile.
+        for signum in FORWARDED_SIGNALS:
+            signal.signal(signum, lambda received, _: os.kill(pid, received))
         _, status = os.waitpid(pid, 0)
         code = os.waitstatus_to_exitcode(status)
         if code < 0:  # pass a kill on as the same signal
