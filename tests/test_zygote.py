@@ -378,3 +378,40 @@ def test_an_interrupt_reaches_a_kernel_forked_into_a_sandbox(
     thread.join()
     assert record.status == "failed", record.message
     assert record.error is not None and record.error.ename == "KeyboardInterrupt"
+
+
+@requires_sandbox
+def test_a_sandboxed_kernels_end_is_reported_as_its_keepers(tmp_path: Path) -> None:
+    from workbench.sandbox import Limits, isolation_levels
+
+    if os.geteuid() != 0:
+        pytest.skip("kernels are forked into a sandbox only when the runner is root")
+    level = isolation_levels.get("sandbox")
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    connection = _connection_file(run_dir)
+    kernel_cmd = [sys.executable, "-m", "ipykernel_launcher", "-f", str(connection)]
+    cmd = level.kernel_command(kernel_cmd, run_dir, Limits(memory_mb=2048))
+    request = zygote.fork_request(cmd, {}, getattr(level, "fork", None))
+    assert request is not None and "sandbox" in request
+    keeper = zygote.shared_zygote().spawn(**request)
+    try:
+        deadline = time.monotonic() + 30
+        while not (kernels := _sandboxed_kernels(keeper.pid)):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert kernels[0].uids().real == 65534
+        kernels[0].kill()
+        # The keeper ends the way its kernel did: killed.
+        assert keeper.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        keeper.kill()
+        level.cleanup(run_dir)
+
+
+def _sandboxed_kernels(keeper: int) -> list[psutil.Process]:
+    return [
+        p
+        for p in psutil.Process(keeper).children(recursive=True)
+        if "ipykernel_launcher" in " ".join(p.cmdline()) or p.uids().real == 65534
+    ]

@@ -229,9 +229,11 @@ def _enter_sandbox(spec: dict[str, Any]) -> int:
             signal.signal(signum, lambda received, _: os.kill(pid, received))
         _, status = os.waitpid(pid, 0)
         code = os.waitstatus_to_exitcode(status)
-        if code < 0:  # pass a kill on as the same signal
-            signal.signal(-code, signal.SIG_DFL)
+        if code < 0:  # end by the same signal (SIGKILL has no handler to reset)
+            with contextlib.suppress(OSError):
+                signal.signal(-code, signal.SIG_DFL)
             os.kill(os.getpid(), -code)
+            code = 128 - code
         os._exit(code)
     os.setsid()
     if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
