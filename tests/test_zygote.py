@@ -24,6 +24,9 @@ from workbench.workspace import Workspace
 
 pytestmark = pytest.mark.kernel
 
+# Kernels are forked into their sandbox only when the runner is root.
+forked_into_sandbox = pytest.mark.skipif(os.geteuid() != 0, reason="the runner is not root")
+
 PROBE = """\
 import os, sys
 import workbench
@@ -329,11 +332,10 @@ workbench.record("hostname_is_sandbox", float(socket.gethostname() == "sandbox")
 
 
 @requires_sandbox
+@forked_into_sandbox
 def test_a_sandboxed_kernel_is_forked_into_its_own_sandbox(
     workspace: Workspace, make_submission: MakeSubmission
 ) -> None:
-    if os.geteuid() != 0:
-        pytest.skip("kernels are forked into a sandbox only when the runner is root")
     probe_submission(make_submission, "boxed", SANDBOX_PROBE)
     record = run_submission(workspace, "test-call/boxed", isolation="sandbox")
     assert record.status == "succeeded", record.message
@@ -354,11 +356,10 @@ time.sleep(60)
 
 
 @requires_sandbox
+@forked_into_sandbox
 def test_an_interrupt_reaches_a_kernel_forked_into_a_sandbox(
     workspace: Workspace, make_submission: MakeSubmission
 ) -> None:
-    if os.geteuid() != 0:
-        pytest.skip("kernels are forked into a sandbox only when the runner is root")
     probe_submission(make_submission, "interrupted", INTERRUPTIBLE)
     keeper = zygote.shared_zygote().process.pid
 
@@ -381,11 +382,10 @@ def test_an_interrupt_reaches_a_kernel_forked_into_a_sandbox(
 
 
 @requires_sandbox
+@forked_into_sandbox
 def test_a_sandboxed_kernels_end_is_reported_as_its_keepers(tmp_path: Path) -> None:
     from workbench.sandbox import Limits, isolation_levels
 
-    if os.geteuid() != 0:
-        pytest.skip("kernels are forked into a sandbox only when the runner is root")
     level = isolation_levels.get("sandbox")
     run_dir = tmp_path / "run"
     run_dir.mkdir()

@@ -15,7 +15,7 @@ import os
 import resource
 import sys
 
-from workbench.sandbox import ENV_ALLOWLIST
+from workbench.sandbox import allowed_env
 
 MB = 1024 * 1024
 
@@ -71,7 +71,7 @@ def prepare(args: argparse.Namespace, env: dict[str, str]) -> dict[str, str]:
         # capabilities.
         _become(args.user)
     if args.scrub_env:
-        env = {k: v for k, v in env.items() if k in ENV_ALLOWLIST}
+        env = allowed_env(env)
     if args.log:
         # The kernel's own messages belong to the run, not to the user's terminal.
         fd = os.open(args.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)

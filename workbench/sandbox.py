@@ -44,6 +44,11 @@ ENV_ALLOWLIST = (
 )
 
 
+def allowed_env(env: dict[str, str]) -> dict[str, str]:
+    """The part of an environment a kernel may inherit (`ENV_ALLOWLIST`)."""
+    return {k: v for k, v in env.items() if k in ENV_ALLOWLIST}
+
+
 @dataclass(frozen=True)
 class Limits:
     """Resource limits applied to the kernel and everything it starts."""
@@ -323,7 +328,7 @@ class BubblewrapIsolation(Isolation):
     def _environment() -> dict[str, str]:
         # No JPY_PARENT_PID: inside the PID namespace the kernel's parent is bwrap's init,
         # and ipykernel would take the mismatch for a dead parent. --die-with-parent does it.
-        env = {k: v for k, v in os.environ.items() if k in ENV_ALLOWLIST}
+        env = allowed_env(dict(os.environ))
         env.pop("JPY_PARENT_PID", None)
         env.update(HOME="/tmp", TMPDIR="/tmp")
         env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")

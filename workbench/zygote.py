@@ -382,10 +382,10 @@ class Zygote:
         import itertools
         import subprocess
 
-        from workbench.sandbox import ENV_ALLOWLIST
+        from workbench.sandbox import allowed_env
 
         ours, theirs = socket.socketpair()
-        env = {k: v for k, v in os.environ.items() if k in ENV_ALLOWLIST}
+        env = allowed_env(dict(os.environ))
         # debugpy warns at import that frozen modules hide breakpoints; kernels here are
         # not debugged. Children get the run's environment, not this one.
         env["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"
@@ -570,12 +570,12 @@ def fork_request(
         return None
     with contextlib.suppress(OSError):
         if os.path.samefile(command[0], sys.executable):
-            from workbench.sandbox import ENV_ALLOWLIST
+            from workbench.sandbox import allowed_env
 
             env = dict(kwargs["env"] if kwargs.get("env") is not None else os.environ)
             if args.scrub_env:
                 # Scrubbed here, so what the level keeps from the kernel never leaves.
-                env = {k: v for k, v in env.items() if k in ENV_ALLOWLIST}
+                env = allowed_env(env)
             return {"argv": cmd[4:], "cwd": str(kwargs.get("cwd") or Path.cwd()), "env": env}
     return None
 
