@@ -98,8 +98,8 @@ def executed_notebook(path: Path, rng: random.Random) -> None:
 def populate(url: str, runs_dir: Path) -> tuple[str, str]:
     """500 submissions with one finished run each, jurors and scores; returns a token and a key."""
     from workbench.jury import hash_token, new_token, weighted_total
-    from workbench.metering import Energy, MachineInfo
-    from workbench.runs import Fingerprint, RunRecord, RunScore, new_run_id
+    from workbench.runner.metering import Energy, MachineInfo
+    from workbench.runner.records import Fingerprint, RunRecord, RunScore, new_run_id
     from workbench.store import open_store
     from workbench.submissions import Submission
     from workbench.workspace import Workspace

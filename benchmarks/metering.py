@@ -24,8 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 CHILD = """
 import json, resource, sys
 from pathlib import Path
-from workbench.execute import execute_submission
-from workbench.metering import process_meter
+from workbench.runner.execute import execute_submission
+from workbench.runner.metering import process_meter
 from workbench.submissions import load_submission
 from workbench.workspace import Workspace
 root, repeat = Path(sys.argv[1]), int(sys.argv[2])
@@ -97,7 +97,7 @@ def run(root: Path, repeat: int) -> dict[str, list[float]]:
 
 def setup_times() -> tuple[float, float]:
     """First meter of a process (hardware detection) and a later run's meter start."""
-    from workbench.metering import RunMeter, process_meter
+    from workbench.runner.metering import RunMeter, process_meter
 
     begin = time.perf_counter()
     meter = process_meter()

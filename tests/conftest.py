@@ -50,7 +50,7 @@ TEST_CALL: dict[str, Any] = {
 
 def _sandbox_unavailable() -> str | None:
     from workbench.errors import SandboxError
-    from workbench.sandbox import isolation_levels
+    from workbench.runner.isolation import isolation_levels
 
     try:
         isolation_levels.get("sandbox").check()

@@ -114,6 +114,6 @@ def test_readme_documents_every_command() -> None:
 
 def test_isolation_choices_are_the_registered_levels() -> None:
     from workbench.cli import ISOLATION_LEVELS
-    from workbench.sandbox import isolation_levels
+    from workbench.runner.isolation import isolation_levels
 
     assert sorted(ISOLATION_LEVELS) == isolation_levels.names()

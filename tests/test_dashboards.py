@@ -487,7 +487,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     import nbformat
 
     from workbench.batch import run_submission
-    from workbench.metering import FakeMeter, set_process_meter
+    from workbench.runner.metering import FakeMeter, set_process_meter
 
     root = tmp_path_factory.mktemp("dash") / "ws"
     write_yaml(root / "calls" / "test-call.yaml", TEST_CALL)

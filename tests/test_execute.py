@@ -148,7 +148,7 @@ def test_runs_are_appended_never_overwritten(
 
 
 def test_fingerprint_follows_inputs(workspace: Workspace, make_submission: MakeSubmission) -> None:
-    from workbench.execute import fingerprint
+    from workbench.runner.execute import fingerprint
 
     folder = make_submission()
     base = fingerprint(folder / "notebook.ipynb", {"n": 1}, {}, "python3")

@@ -14,8 +14,8 @@ import pytest
 
 from tests.conftest import MakeSubmission
 from workbench.calls import Protocol
-from workbench.execute import execute_submission
-from workbench.metering import (
+from workbench.runner.execute import execute_submission
+from workbench.runner.metering import (
     FakeMeter,
     RunMeter,
     comparability,
@@ -233,7 +233,7 @@ def test_energy_exports_as_boamps_and_csv(
 
 
 def test_hardware_is_detected_once_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
-    from workbench import metering
+    from workbench.runner import metering
 
     created: list[FakeMeter] = []
 
@@ -251,7 +251,7 @@ def test_hardware_is_detected_once_per_process(monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_a_meter_that_cannot_start_is_reported_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    from workbench import metering
+    from workbench.runner import metering
 
     def broken() -> FakeMeter:
         raise OSError("no power interface")
@@ -270,7 +270,7 @@ def test_a_meter_that_cannot_start_is_reported_once(monkeypatch: pytest.MonkeyPa
 def test_the_real_meter_measures_this_machine(
     workspace: Workspace, make_submission: MakeSubmission
 ) -> None:
-    from workbench.metering import METHODS
+    from workbench.runner.metering import METHODS
 
     set_process_meter(None)  # codecarbon's own hardware detection, in this process
     try:

@@ -13,8 +13,8 @@ from tests.conftest import MakeSubmission
 from workbench.cli import main
 from workbench.dossiers import decide
 from workbench.jury import add_juror, save_score
-from workbench.metering import Energy, MachineInfo
-from workbench.runs import Fingerprint, RunRecord, RunScore, new_run_id
+from workbench.runner.metering import Energy, MachineInfo
+from workbench.runner.records import Fingerprint, RunRecord, RunScore, new_run_id
 from workbench.store import open_store
 from workbench.submissions import load_submission
 from workbench.workspace import Workspace

@@ -25,12 +25,12 @@ import pytest
 
 import workbench
 from tests.conftest import ROOT, TEST_CALL, MakeSubmission, requires_sandbox, write_yaml
-from workbench import sandbox
 from workbench.batch import run_submission
 from workbench.errors import SandboxError
-from workbench.execute import OUTPUT_TRUNCATED, RECORD_FILE, OutputBudget
-from workbench.runs import RunRecord
-from workbench.sandbox import BubblewrapIsolation, Limits, isolation_levels
+from workbench.runner import isolation as sandbox
+from workbench.runner.execute import OUTPUT_TRUNCATED, RECORD_FILE, OutputBudget
+from workbench.runner.isolation import BubblewrapIsolation, Limits, isolation_levels
+from workbench.runner.records import RunRecord
 from workbench.store import open_store
 from workbench.workspace import Workspace
 
@@ -114,7 +114,7 @@ def test_command_line_isolates_the_kernel(tmp_path: Path, monkeypatch: pytest.Mo
     assert "secret" not in line and "JURY_TOKEN" not in line and "JPY_PARENT_PID" not in line
     assert "--memory-mb=512" in line and "--chdir" in cmd
     launcher = cmd[cmd.index("--") + 1 :]
-    assert launcher[1:4] == ["-I", "-m", "workbench.launcher"]
+    assert launcher[1:4] == ["-I", "-m", "workbench.runner.launcher"]
     assert launcher[-3:] == ["python", "-m", "ipykernel"]
     if os.geteuid() == 0:
         assert "--user=65534:65534" in launcher

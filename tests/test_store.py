@@ -17,7 +17,7 @@ import pytest
 from tests.conftest import ROOT, free_port, wait_for_port
 from workbench.calls import load_call
 from workbench.errors import StoreError
-from workbench.runs import Fingerprint, RunRecord, new_run_id
+from workbench.runner.records import Fingerprint, RunRecord, new_run_id
 from workbench.store import MetricRow, RunRow, Store, open_store
 from workbench.submissions import load_submission
 

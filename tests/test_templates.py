@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import ROOT, TEST_CALL, write_yaml
 from workbench.notebooks import PHASES, notebook_parameters
-from workbench.runs import RunRecord
+from workbench.runner.records import RunRecord
 from workbench.scoring import FORMULAS
 from workbench.submissions import load_submission
 from workbench.workspace import Workspace
@@ -120,7 +120,7 @@ def _run_with_data(
     """Run a template on a data file `write` creates at `rel`, declared with its sha256."""
     import hashlib
 
-    from workbench.execute import execute_submission
+    from workbench.runner.execute import execute_submission
 
     workspace = _template_workspace(tmp_path, template, {"data_path": rel})
     folder = workspace.submissions_dir / "test-call" / "team"
@@ -145,7 +145,7 @@ def _run_with_data(
 def test_template_runs_with_its_defaults_and_records_the_common_names(
     path: Path, tmp_path: Path
 ) -> None:
-    from workbench.execute import execute_submission
+    from workbench.runner.execute import execute_submission
 
     workspace = _template_workspace(tmp_path, path.stem, {})
     folder = workspace.submissions_dir / "test-call" / "team"

@@ -16,10 +16,10 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 from tests.conftest import ROOT, TEST_CALL, MakeSubmission, requires_sandbox, write_yaml
-from workbench import zygote
 from workbench.batch import run_submission
-from workbench.execute import execute_submission
-from workbench.runs import RunRecord
+from workbench.runner import zygote
+from workbench.runner.execute import execute_submission
+from workbench.runner.records import RunRecord
 from workbench.workspace import Workspace
 
 pytestmark = pytest.mark.kernel
@@ -35,7 +35,7 @@ workbench.record("parent_pid", float(os.getppid()))
 workbench.record("seen_before", float(hasattr(sys, "_workbench_probe")))
 sys._workbench_probe = True
 workbench.record("hash_of_name", float(hash("workbench") % 1_000_000))
-workbench.record("forked", float("workbench.zygote" in " ".join(sys.orig_argv)))
+workbench.record("forked", float("workbench.runner.zygote" in " ".join(sys.orig_argv)))
 """
 
 
@@ -100,7 +100,7 @@ def test_a_kernel_asking_for_another_start_up_gets_it(
 
 
 def test_fork_requests_only_for_this_interpreters_ipykernel() -> None:
-    launcher = [sys.executable, "-I", "-m", "workbench.launcher", "--log=/tmp/k.log", "--"]
+    launcher = [sys.executable, "-I", "-m", "workbench.runner.launcher", "--log=/tmp/k.log", "--"]
     kernel = [sys.executable, "-m", "ipykernel_launcher", "-f", "/tmp/k.json"]
     request = zygote.fork_request([*launcher, *kernel], {"cwd": "/tmp", "env": {"A": "1"}})
     assert request == {
@@ -117,7 +117,7 @@ def test_fork_requests_only_for_this_interpreters_ipykernel() -> None:
 
 
 def test_a_scrubbed_environment_is_scrubbed_before_it_reaches_the_zygote() -> None:
-    launcher = [sys.executable, "-I", "-m", "workbench.launcher", "--scrub-env", "--"]
+    launcher = [sys.executable, "-I", "-m", "workbench.runner.launcher", "--scrub-env", "--"]
     kernel = [sys.executable, "-m", "ipykernel_launcher", "-f", "/tmp/k.json"]
     env = {"PATH": "/usr/bin", "WORKBENCH_DB": "postgresql://user:secret@db/workbench"}
     request = zygote.fork_request([*launcher, *kernel], {"cwd": "/tmp", "env": env})
@@ -151,7 +151,7 @@ COORDINATOR = """\
 import os, sys, time
 sys.path.insert(0, {root!r})
 from jupyter_client.connect import write_connection_file
-from workbench import zygote
+from workbench.runner import zygote
 write_connection_file({connection!r})
 kernel = zygote.shared_zygote().spawn(
     ["--", sys.executable, "-m", "ipykernel_launcher", "-f", {connection!r}],
@@ -307,7 +307,7 @@ def test_a_child_that_fails_at_once_is_reported_not_lost(tmp_path: Path) -> None
 
 
 def test_watchdog_kills_a_kernel_whose_start_outlasted_the_time_limit() -> None:
-    from workbench.execute import RunControl
+    from workbench.runner.execute import RunControl
 
     sleeper = subprocess.Popen(["sleep", "60"], start_new_session=True)
     control = RunControl(deadline=time.monotonic() + 0.2)
@@ -322,7 +322,7 @@ SANDBOX_PROBE = """\
 import os, socket, sys
 import workbench
 workbench.record("n_predictions", 1)
-workbench.record("forked", float("workbench.zygote" in " ".join(sys.orig_argv)))
+workbench.record("forked", float("workbench.runner.zygote" in " ".join(sys.orig_argv)))
 workbench.record("uid", float(os.getuid()))
 status = dict(line.split(":", 1) for line in open("/proc/self/status").read().splitlines())
 workbench.record("cap_bounding", float(int(status["CapBnd"].strip(), 16)))
@@ -384,7 +384,7 @@ def test_an_interrupt_reaches_a_kernel_forked_into_a_sandbox(
 @requires_sandbox
 @forked_into_sandbox
 def test_a_sandboxed_kernels_end_is_reported_as_its_keepers(tmp_path: Path) -> None:
-    from workbench.sandbox import Limits, isolation_levels
+    from workbench.runner.isolation import Limits, isolation_levels
 
     level = isolation_levels.get("sandbox")
     run_dir = tmp_path / "run"

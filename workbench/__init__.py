@@ -16,7 +16,7 @@ _EXPORTS = {
     "load_call": "workbench.calls",
     "load_submission": "workbench.submissions",
     "validate_submission": "workbench.submissions",
-    "execute_submission": "workbench.execute",
+    "execute_submission": "workbench.runner.execute",
     "run_submission": "workbench.batch",
     "run_batch": "workbench.batch",
     "reproduce": "workbench.reproduction",

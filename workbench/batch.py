@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from workbench.errors import InvalidError, NotFoundError, Problem
-from workbench.runs import RunRecord, new_run_id
+from workbench.runner.records import RunRecord, new_run_id
 from workbench.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ def run_submission(
     Nothing is written to the store unless the submission is valid. The run is stored
     as `running` before its kernel starts, and moved to its final status at the end.
     """
-    from workbench.execute import execute_submission
+    from workbench.runner.execute import execute_submission
     from workbench.store import open_store
     from workbench.submissions import validate_submission
 
@@ -70,7 +70,7 @@ def run_submission(
 
 def check_isolation(level: str) -> None:
     """Fail closed, before anything is stored: an unknown or unavailable level runs nothing."""
-    from workbench.sandbox import isolation_levels
+    from workbench.runner.isolation import isolation_levels
 
     isolation_levels.get(level).check()
 
@@ -98,7 +98,7 @@ class BatchPlan:
 
 def input_sha256(folder: Path, sub: Submission, kernel_name: str) -> str:
     """The input fingerprint a run of this submission will have (notebook, parameters, data)."""
-    from workbench.execute import fingerprint
+    from workbench.runner.execute import fingerprint
 
     data = {item.path: item.sha256 for item in sub.data}
     return fingerprint(folder / sub.notebook, sub.parameters, data, kernel_name).input_sha256
@@ -191,7 +191,7 @@ class LocalExecutor(Executor):
     def prepare(self) -> None:
         import threading
 
-        from workbench import zygote
+        from workbench.runner import zygote
 
         if zygote.enabled():
             zygote.shared_zygote()  # its imports run in its own process, beside the planning
@@ -204,7 +204,7 @@ class LocalExecutor(Executor):
         import threading
         from concurrent.futures import ThreadPoolExecutor, as_completed
 
-        from workbench.execute import execute_submission
+        from workbench.runner.execute import execute_submission
 
         slot = threading.BoundedSemaphore(self.workers)
 
@@ -229,7 +229,7 @@ class LocalExecutor(Executor):
 
 
 def _detect_hardware() -> None:
-    from workbench.metering import MeteringUnavailable, process_meter
+    from workbench.runner.metering import MeteringUnavailable, process_meter
 
     with contextlib.suppress(MeteringUnavailable):
         process_meter()
@@ -342,7 +342,7 @@ def remote_execute(payload: dict[str, Any]) -> dict[str, Any]:
     import tempfile
 
     from workbench.calls import Call
-    from workbench.execute import execute_submission
+    from workbench.runner.execute import execute_submission
     from workbench.submissions import Submission
 
     sub = Submission.model_validate(payload["submission"])

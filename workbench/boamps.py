@@ -11,7 +11,7 @@ import platform
 from typing import Any
 
 from workbench.errors import InputError
-from workbench.runs import RunRecord
+from workbench.runner.records import RunRecord
 
 # BoAmps' quality field, from how the energy was obtained
 _QUALITY = {"rapl": "high", "tdp-estimate": "medium", "load-estimate": "medium", "constant": "low"}

@@ -10,11 +10,14 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from workbench.errors import WorkbenchError
+
+if TYPE_CHECKING:
+    from workbench.results import ResultRow
 
 ISOLATION_LEVELS = ("sandbox", "process", "none")  # the registry's names; a test keeps them equal
 isolation_option = click.option(
@@ -352,17 +355,14 @@ def results(ctx: click.Context, call: str, fmt: str) -> None:
 
     workspace = _workspace(ctx)
     protocol = workspace.call(call).protocol  # an unknown call is an error, not an empty table
-    store = open_store(workspace.db_url)
-    try:
+    with open_store(workspace.db_url) as store:
         rows = call_results(store, call, protocol.reference_machine)
-    finally:
-        store.close()
     if fmt == "json":
-        click.echo(json.dumps(rows, indent=2))
+        click.echo(json.dumps([row.model_dump(mode="json") for row in rows], indent=2))
     elif fmt == "csv":
         import csv
 
-        metric_names = sorted({name for row in rows for name in row["metrics"]})
+        metric_names = sorted({name for row in rows for name in row.metrics})
         columns = [
             "submission",
             "team",
@@ -375,24 +375,25 @@ def results(ctx: click.Context, call: str, fmt: str) -> None:
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(columns)
         for row in rows:
-            flat = {**row, **row["metrics"]}
+            flat = {**row.model_dump(), **row.metrics}
             writer.writerow([flat.get(c, "") if flat.get(c) is not None else "" for c in columns])
     else:
         _console().print(_results_table(call, rows))
 
 
-def _energy_cells(energy: dict[str, Any] | None) -> list[str]:
-    if not energy or not energy.get("measured"):
-        reason = (energy or {}).get("reason") or "not measured"
+def _energy_cells(row: ResultRow) -> list[str]:
+    energy = row.measured_energy()
+    if energy is None:
+        reason = (row.energy.reason if row.energy else None) or "not measured"
         return ["-", "-", "-", f"[yellow]unmeasured[/] ({reason})"]
-    per_1000 = energy.get("wh_per_1000_predictions")
-    method = energy["method"]
-    if not energy.get("comparable", True):
-        method += f" [yellow]not comparable: {energy.get('comparable_reason')}[/]"
+    per_1000 = energy.wh_per_1000_predictions
+    method = energy.method or "-"
+    if row.comparable_reason:
+        method += f" [yellow]not comparable: {row.comparable_reason}[/]"
     return [
-        f"{energy['total_kwh'] * 1000:.3g}",
+        f"{(energy.total_kwh or 0.0) * 1000:.3g}",
         "-" if per_1000 is None else f"{per_1000:.3g}",
-        f"{energy['co2e_g']:.3g}",
+        f"{energy.co2e_g:.3g}" if energy.co2e_g is not None else "-",
         method,
     ]
 
@@ -406,7 +407,7 @@ def _reproduction_cell(result: dict[str, Any] | None) -> str:
     return f"[{style}]{describe(result)}[/]"
 
 
-def _results_table(call: str, rows: list[dict[str, Any]]) -> Any:
+def _results_table(call: str, rows: list[ResultRow]) -> Any:
     """The primary metric as the workbench recomputed it, AI against baseline."""
     from rich.table import Table
 
@@ -420,25 +421,25 @@ def _results_table(call: str, rows: list[dict[str, Any]]) -> Any:
     table.add_column("method")
     table.add_column("reproduced")
     for row in rows:
-        score = row["score"] or {}
-        duration = f"{row['duration_s']:.1f}" if row["duration_s"] is not None else "-"
-        status_style = "green" if row["status"] == "succeeded" else "red"
-        gain = score.get("gain_vs_baseline")
+        score = row.score
+        duration = f"{row.duration_s:.1f}" if row.duration_s is not None else "-"
+        status_style = "green" if row.status == "succeeded" else "red"
+        gain = row.gain
         gain_text = "-" if gain is None else f"[{'green' if gain > 0 else 'red'}]{gain:+.1%}[/]"
-        if score.get("disagrees"):
+        if score is not None and score.disagrees:
             gain_text += " [yellow](!)[/]"
         table.add_row(
-            row["submission"].split("/", 1)[1],
-            row["team"],
-            row["template"],
-            f"[{status_style}]{row['status']}[/]",
+            row.submission_id,
+            row.team,
+            row.template,
+            f"[{status_style}]{row.status}[/]",
             duration,
-            score.get("metric", "-"),
-            f"{score['ai']:.4g}" if score else "-",
-            f"{score['baseline']:.4g}" if score else "-",
+            score.metric if score else "-",
+            f"{score.ai:.4g}" if score else "-",
+            f"{score.baseline:.4g}" if score else "-",
             gain_text,
-            *_energy_cells(row["energy"]),
-            _reproduction_cell(row["reproduction"]),
+            *_energy_cells(row),
+            _reproduction_cell(row.reproduction),
         )
     table.caption = (
         "gain: improvement of the AI over the non-AI baseline, recomputed by the workbench; "
@@ -513,7 +514,7 @@ def export_energy(ctx: click.Context, run_id: str, fmt: str, out: Path | None) -
 
     from workbench.boamps import boamps_report, energy_rows
     from workbench.errors import NotFoundError
-    from workbench.runs import RunRecord
+    from workbench.runner.records import RunRecord
     from workbench.store import SubmissionRow, open_store
 
     store = open_store(_workspace(ctx).db_url)

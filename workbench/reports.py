@@ -108,66 +108,56 @@ def report_data(store: Store, call: Call, lang: str = "fr") -> ReportData:
     scores = current_scores(store, call.id)
     data.jury = jury_table(call, scores)
     for row in results:
-        key = row["submission"]
-        score = row["score"] or {}
-        energy = row["energy"] or {}
-        measured = bool(energy.get("measured"))
-        reproduction = row["reproduction"] or {}
-        juror_scores = scores.get(key, {})
-        totals = [s.weighted_total for s in juror_scores.values()]
+        key = row.submission
+        score = row.score
+        energy = row.measured_energy()
+        reproduction = row.reproduction or {}
         transitions = history(store, key)
-        with store.session() as s:
-            from workbench.store import SubmissionRow
-
-            sub = s.get(SubmissionRow, key)
-        declared = sub.document.get("state", "submitted") if sub else "submitted"
-        state = transitions[-1].to_state if transitions else declared
+        state = row.state
         data.ranking.append(
             {
                 "submission": key,
-                "team": row["team"],
-                "template": row["template"],
+                "team": row.team,
+                "template": row.template,
                 "state": state,
-                "status": row["status"],
-                "metric": score.get("metric"),
-                "ai": score.get("ai"),
-                "baseline": score.get("baseline"),
-                "gain_vs_baseline": score.get("gain_vs_baseline"),
-                "disagrees": score.get("disagrees"),
-                "jury_score": statistics.fmean(totals) if totals else None,
-                "jurors": len(totals),
-                "energy_kwh": energy.get("total_kwh") if measured else None,
-                "wh_per_1000_predictions": energy.get("wh_per_1000_predictions")
-                if measured
-                else None,
-                "co2e_g": energy.get("co2e_g") if measured else None,
-                "method": energy.get("method") if measured else None,
-                "comparable": energy.get("comparable") if energy else None,
-                "comparable_reason": energy.get("comparable_reason", "") if energy else "",
-                "reproduction": reproduction.get("verdict"),
-                "run_id": row["run_id"],
+                "status": row.status,
+                "metric": score.metric if score else None,
+                "ai": score.ai if score else None,
+                "baseline": score.baseline if score else None,
+                "gain_vs_baseline": row.gain,
+                "disagrees": score.disagrees if score else None,
+                "jury_score": row.jury_score,
+                "jurors": row.jurors,
+                "energy_kwh": energy.total_kwh if energy else None,
+                "wh_per_1000_predictions": energy.wh_per_1000_predictions if energy else None,
+                "co2e_g": energy.co2e_g if energy else None,
+                "method": energy.method if energy else None,
+                "comparable": row.comparable if row.energy is not None else None,
+                "comparable_reason": row.comparable_reason,
+                "reproduction": row.verdict,
+                "run_id": row.run_id,
             }
         )
-        for name, value in sorted(row["metrics"].items()):
+        for name, value in sorted(row.metrics.items()):
             data.metrics.append(
-                {"submission": key, "run_id": row["run_id"], "metric": name, "value": value}
+                {"submission": key, "run_id": row.run_id, "metric": name, "value": value}
             )
-        if measured:
-            for phase, kwh in sorted(energy.get("phases", {}).items()):
+        if energy is not None:
+            for phase, kwh in sorted(energy.phases.items()):
                 data.energy.append(
                     {
                         "submission": key,
-                        "run_id": row["run_id"],
+                        "run_id": row.run_id,
                         "phase": phase,
                         "energy_kwh": kwh,
-                        "method": energy.get("method"),
-                        "machine": energy.get("machine_fingerprint"),
-                        "comparable": energy.get("comparable"),
+                        "method": energy.method,
+                        "machine": energy.machine_fingerprint,
+                        "comparable": row.comparable,
                     }
                 )
-        elif energy:
+        elif row.energy is not None:
             data.energy.append(
-                {"submission": key, "run_id": row["run_id"], "phase": "total", "energy_kwh": None,
+                {"submission": key, "run_id": row.run_id, "phase": "total", "energy_kwh": None,
                  "method": None, "machine": None, "comparable": False}
             )  # fmt: skip
         if reproduction:
@@ -185,7 +175,7 @@ def report_data(store: Store, call: Call, lang: str = "fr") -> ReportData:
                     ),
                 }
             )
-        data.states.append({"submission": key, "state": state, "team": row["team"]})
+        data.states.append({"submission": key, "state": state, "team": row.team})
         for transition in transitions:
             data.audit.append(
                 {
@@ -198,8 +188,8 @@ def report_data(store: Store, call: Call, lang: str = "fr") -> ReportData:
                 }
             )
     data.ranking.sort(key=_rank_key)
-    for position, row in enumerate(data.ranking, start=1):
-        row["rank"] = position
+    for position, ranked in enumerate(data.ranking, start=1):
+        ranked["rank"] = position
     return data
 
 

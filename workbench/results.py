@@ -1,48 +1,120 @@
-"""Results of a call: each submission's latest run, its status, metrics, score and energy."""
+"""Results of a call: one typed `ResultRow` per submission, built once where rows leave the store.
+
+The CLI's `results`, the dashboards and the committee's report all read these rows; none of
+them flattens the store's records again.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import datetime as dt
+from typing import TYPE_CHECKING, Any
 
-from workbench.store import Store
+from pydantic import BaseModel, ConfigDict
+
+from workbench.runner.metering import Energy
+from workbench.runner.records import RunScore
+
+if TYPE_CHECKING:
+    from workbench.store import Store
+
+NOT_RUN = "not_run"  # the status of a submission that has no run yet
+
+
+class ResultRow(BaseModel):
+    """A submission of a call, its dossier state, its latest run and the jury's mean score."""
+
+    model_config = ConfigDict(frozen=True)
+
+    submission: str  # the key, "call/id"
+    team: str
+    organisation: str
+    title: str
+    template: str
+    state: str
+    run_id: str | None = None
+    status: str = NOT_RUN
+    started_at: dt.datetime | None = None
+    duration_s: float | None = None
+    message: str = ""
+    flags: list[str] = []
+    metrics: dict[str, float] = {}
+    score: RunScore | None = None
+    energy: Energy | None = None
+    # Why this run's energy cannot be compared with the others' ('' when it can).
+    comparable_reason: str = ""
+    reproduction: dict[str, Any] | None = None
+    jurors: int = 0
+    jury_score: float | None = None
+
+    @property
+    def submission_id(self) -> str:
+        return self.submission.split("/", 1)[1]
+
+    @property
+    def gain(self) -> float | None:
+        return self.score.gain_vs_baseline if self.score is not None else None
+
+    @property
+    def measured(self) -> bool:
+        return self.energy is not None and self.energy.measured
+
+    @property
+    def comparable(self) -> bool:
+        return self.measured and self.comparable_reason == ""
+
+    def measured_energy(self) -> Energy | None:
+        """The energy record when it was measured, else None."""
+        return self.energy if self.measured else None
+
+    @property
+    def verdict(self) -> str | None:
+        return self.reproduction["verdict"] if self.reproduction else None
 
 
 def call_results(
     store: Store, call_id: str, reference_machine: str | None = None
-) -> list[dict[str, Any]]:
+) -> list[ResultRow]:
     """One row per registered submission of the call, from its latest run.
 
-    `energy.comparable_reason` says why a run's energy cannot be compared with the
-    others' (another machine or another measuring method); it is empty when it can.
+    `comparable_reason` says why a run's energy cannot be compared with the others'
+    (another machine or another measuring method); it is empty when it can.
     """
-    from workbench.metering import comparability
+    from workbench.runner.metering import comparability
 
+    latest = store.latest_runs(call_id)
     reproductions = store.latest_reproductions(call_id)
+    states = store.current_states(call_id)
+    jury = store.jury_means(call_id)
+    energies = [run.record.get("energy") if run is not None else None for _sub, run in latest]
+    reasons = comparability(energies, reference_machine)
     rows = []
-    for sub, run in store.latest_runs(call_id):
+    for (sub, run), reason in zip(latest, reasons, strict=True):
         record = run.record if run is not None else {}
+        energy = Energy.model_validate(record["energy"]) if record.get("energy") else None
+        if energy is not None:
+            energy = energy.model_copy(update={"comparable": reason == ""})
+        jurors, jury_score = jury.get(sub.key, (0, None))
         rows.append(
-            {
-                "submission": sub.key,
-                "team": sub.team,
-                "template": sub.template,
-                "run_id": run.run_id if run else None,
-                "status": run.status if run else "not_run",
-                "started_at": run.started_at.isoformat() if run else None,
-                "duration_s": run.duration_s if run else None,
-                "message": record.get("message", ""),
-                "metrics": {m.name: m.value for m in run.metrics} if run else {},
-                "score": record.get("score"),
-                "energy": record.get("energy"),
-                "reproduction": reproductions.get(sub.key),
-            }
+            ResultRow(
+                submission=sub.key,
+                team=sub.team,
+                organisation=sub.organisation,
+                title=sub.title,
+                template=sub.template,
+                state=states.get(sub.key) or sub.document.get("state", "submitted"),
+                run_id=run.run_id if run else None,
+                status=run.status if run else NOT_RUN,
+                started_at=run.started_at if run else None,
+                duration_s=run.duration_s if run else None,
+                message=record.get("message", ""),
+                flags=record.get("flags", []),
+                metrics={m.name: m.value for m in run.metrics} if run else {},
+                score=RunScore.model_validate(record["score"]) if record.get("score") else None,
+                energy=energy,
+                comparable_reason=reason if energy is not None else "",
+                reproduction=reproductions.get(sub.key),
+                jurors=jurors,
+                jury_score=jury_score,
+            )
         )
-    reasons = comparability([row["energy"] for row in rows], reference_machine)
-    for row, reason in zip(rows, reasons, strict=True):
-        if row["energy"] is not None:
-            row["energy"] = {
-                **row["energy"],
-                "comparable": reason == "",
-                "comparable_reason": reason,
-            }
     return rows

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
     from workbench.calls import Call
-    from workbench.runs import RunRecord
+    from workbench.runner.records import RunRecord
     from workbench.submissions import Submission
 
 
@@ -194,6 +194,12 @@ class Store:
     def close(self) -> None:
         self.engine.dispose()
 
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     # Calls and submissions are registered (refreshed) whenever they are run.
     def register(self, call: Call, sub: Submission | None = None) -> None:
         with self.session() as s:
@@ -271,7 +277,7 @@ class Store:
 
     def finished_inputs(self, call_id: str) -> set[tuple[str, str]]:
         """(submission, input fingerprint) pairs that already have a finished run."""
-        from workbench.runs import FINAL_STATUSES
+        from workbench.runner.records import FINAL_STATUSES
 
         query = (
             select(RunRow.submission_key, RunRow.input_sha256)
@@ -340,6 +346,26 @@ class Store:
             # Ordered by run id, so when two runs share a start time the later id wins.
             rows = {sub.key: (sub, run) for sub, run in s.execute(query.order_by(RunRow.run_id))}
             return list(rows.values())
+
+    def current_states(self, call_id: str) -> dict[str, str]:
+        """Each submission's latest state in the audit log, for those that have one."""
+        query = (
+            select(TransitionRow.submission_key, TransitionRow.to_state)
+            .join(SubmissionRow, SubmissionRow.key == TransitionRow.submission_key)
+            .where(SubmissionRow.call_id == call_id)
+            .order_by(TransitionRow.id)
+        )
+        with self.session() as s:
+            return {key: state for key, state in s.execute(query)}  # later rows win
+
+    def jury_means(self, call_id: str) -> dict[str, tuple[int, float]]:
+        """Per submission: how many jurors scored it, and the mean of their latest totals."""
+        latest: dict[str, dict[int, float]] = {}
+        for row in self.scores(call_id=call_id):  # in saving order: later rows win
+            latest.setdefault(row.submission_key, {})[row.juror_id] = row.weighted_total
+        return {
+            key: (len(totals), sum(totals.values()) / len(totals)) for key, totals in latest.items()
+        }
 
     def count(self, model: type[Base]) -> int:
         with self.session() as s:

@@ -18,9 +18,9 @@ def call_usage(store: Store, call_id: str) -> dict[str, Any]:
     from workbench.results import call_results
 
     rows = call_results(store, call_id)
-    templates = Counter(row["template"] for row in rows)
-    scored = [row for row in rows if row["score"]]
-    beat = [row for row in scored if row["score"]["gain_vs_baseline"] > 0]
+    templates = Counter(row.template for row in rows)
+    scored = [row for row in rows if row.score is not None]
+    beat = [row for row in scored if (row.gain or 0.0) > 0]
     runs = store.runs(call_id=call_id)
     measured = [r for r in runs if r.energy_kwh is not None]
     methods = Counter(r.energy_method for r in measured)

@@ -27,6 +27,7 @@ from workbench.errors import NotFoundError
 if TYPE_CHECKING:
     from workbench.calls import Call
     from workbench.jury import Juror
+    from workbench.results import ResultRow
     from workbench.store import Store
     from workbench.workspace import Workspace
 
@@ -320,37 +321,33 @@ def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]
     return front
 
 
-def ranking_rows(
-    results: list[dict[str, Any]], summary: dict[str, dict[str, Any]], juror: Juror
-) -> list[dict[str, Any]]:
+def ranking_rows(results: list[ResultRow], juror: Juror) -> list[dict[str, Any]]:
     """One flat row per submission for the ranking table and the Pareto chart."""
     rows = []
     for r in results:
-        score = r.get("score") or {}
-        energy = r.get("energy") or {}
-        measured = bool(energy.get("measured"))
-        jury = summary.get(r["submission"], {})
+        score = r.score
+        energy = r.measured_energy()
         rows.append(
             {
-                "submission": r["submission"],
-                "id": r["submission"].split("/", 1)[1],
-                "team": r["team"],
-                "template": r["template"],
-                "status": r["status"],
-                "metric": score.get("metric"),
-                "ai": score.get("ai"),
-                "baseline": score.get("baseline"),
-                "gain": score.get("gain_vs_baseline"),
-                "disagrees": bool(score.get("disagrees")),
-                "wh_1000": energy.get("wh_per_1000_predictions") if measured else None,
-                "co2e_g": energy.get("co2e_g") if measured else None,
-                "method": energy.get("method") if measured else None,
-                "comparable": measured and energy.get("comparable", False),
-                "comparable_reason": energy.get("comparable_reason") or "",
-                "reproduction": r.get("reproduction"),
-                "jurors": jury.get("jurors", 0),
-                "jury_score": jury.get("score"),
-                "conflict": juror.has_conflict(r["submission"]),
+                "submission": r.submission,
+                "id": r.submission_id,
+                "team": r.team,
+                "template": r.template,
+                "status": r.status,
+                "metric": score.metric if score else None,
+                "ai": score.ai if score else None,
+                "baseline": score.baseline if score else None,
+                "gain": r.gain,
+                "disagrees": bool(score and score.disagrees),
+                "wh_1000": energy.wh_per_1000_predictions if energy else None,
+                "co2e_g": energy.co2e_g if energy else None,
+                "method": energy.method if energy else None,
+                "comparable": r.comparable,
+                "comparable_reason": r.comparable_reason,
+                "reproduction": r.reproduction,
+                "jurors": r.jurors,
+                "jury_score": r.jury_score,
+                "conflict": juror.has_conflict(r.submission),
             }
         )
     return rows
@@ -506,11 +503,10 @@ def _sort(value: float | None) -> str:
 
 
 def call_page(ctx: Context, juror: Juror, token: str) -> None:
-    from workbench.jury import jury_summary
     from workbench.results import call_results
 
     results = call_results(ctx.store, ctx.call.id, ctx.call.protocol.reference_machine)
-    rows = ranking_rows(results, jury_summary(ctx.store, ctx.call.id), juror)
+    rows = ranking_rows(results, juror)
     rows.sort(key=lambda r: (r["gain"] is None, -(r["gain"] or 0.0)))
     _show_html(f'{STYLE}<div class="wb-page" id="wb-call-page">{header(ctx, juror)}</div>')
     show_figure(pareto_figure(rows, ctx.lang))
@@ -530,7 +526,7 @@ def latest_comparability(store: Store, call_id: str, run_id: str, reference: str
     """
     from sqlalchemy import select
 
-    from workbench.metering import comparability
+    from workbench.runner.metering import comparability
     from workbench.store import RunRow
 
     query = (

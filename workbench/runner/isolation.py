@@ -5,7 +5,7 @@
     sandbox   bubblewrap namespaces on top of `process`; fails closed when unavailable
 
 Each level turns the kernel's command line into the one actually launched. The
-limits themselves are applied by `workbench.launcher`, which runs first inside the
+limits themselves are applied by `workbench.runner.launcher`, which runs first inside the
 kernel's process and then replaces itself with the kernel. docs/security.md says
 what each level does and does not protect against.
 
@@ -85,13 +85,13 @@ KERNEL_LOG = "kernel.log"
 
 
 def launcher_command(cmd: list[str], run_dir: Path, *options: str) -> list[str]:
-    """`cmd` started through `workbench.launcher`, its own output kept in the run folder.
+    """`cmd` started through `workbench.runner.launcher`, its own output kept in the run folder.
 
     `-I`: the launcher runs before any limit, in the run folder, where a submission's
     data files could otherwise shadow `workbench` itself.
     """
     log = f"--log={run_dir / KERNEL_LOG}"
-    return [sys.executable, "-I", "-m", "workbench.launcher", log, *options, "--", *cmd]
+    return [sys.executable, "-I", "-m", "workbench.runner.launcher", log, *options, "--", *cmd]
 
 
 def _limit_options(limits: Limits, processes: int) -> list[str]:

@@ -1,6 +1,7 @@
 """Runs first in the kernel's process: apply limits, scrub the environment, exec the kernel.
 
-    python -I -m workbench.launcher --memory-mb=4096 --scrub-env -- python -m ipykernel_launcher ...
+    python -I -m workbench.runner.launcher --memory-mb=4096 --scrub-env -- \
+        python -m ipykernel_launcher ...
 
 Limits set here are inherited by everything the kernel starts. Inside the sandbox the
 launcher starts as root (with only the capabilities to change user) and becomes the
@@ -15,7 +16,7 @@ import os
 import resource
 import sys
 
-from workbench.sandbox import allowed_env
+from workbench.runner.isolation import allowed_env
 
 MB = 1024 * 1024
 
@@ -34,12 +35,12 @@ def _become(user: str) -> None:
     os.setgid(gid)
     os.setuid(uid)
     if os.getuid() != uid or os.geteuid() != uid or os.getegid() != gid:
-        raise SystemExit(f"workbench.launcher: could not become {user}")
+        raise SystemExit(f"workbench.runner.launcher: could not become {user}")
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     """The launcher's options; `command` is what runs once they are applied."""
-    parser = argparse.ArgumentParser(prog="workbench.launcher")
+    parser = argparse.ArgumentParser(prog="workbench.runner.launcher")
     parser.add_argument("--memory-mb", type=int)
     parser.add_argument("--file-size-mb", type=int)
     parser.add_argument("--processes", type=int)
@@ -58,7 +59,7 @@ def prepare(args: argparse.Namespace, env: dict[str, str]) -> dict[str, str]:
     """Apply the limits, the user and the log to this process; the environment to run with.
 
     Shared by `main`, which then execs the command, and by the kernel zygote's forked
-    children (`workbench.zygote`), which start the kernel in-process instead.
+    children (`workbench.runner.zygote`), which start the kernel in-process instead.
     """
     if args.memory_mb:
         _set_limit(resource.RLIMIT_AS, args.memory_mb * MB)

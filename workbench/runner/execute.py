@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workbench.errors import ExecutionError, InvalidError, Problem
-from workbench.runs import (
+from workbench.runner.records import (
     CellTiming,
     Fingerprint,
     RunError,
@@ -36,7 +36,7 @@ from workbench.runs import (
 
 if TYPE_CHECKING:
     from workbench.calls import Call
-    from workbench.metering import Meter, RunMeter
+    from workbench.runner.metering import Meter, RunMeter
     from workbench.submissions import Submission
 
 log = logging.getLogger(__name__)
@@ -302,8 +302,8 @@ def _register_engine() -> None:
         def __init__(self, **kwargs: Any) -> None:
             import uuid
 
-            from workbench import zygote
-            from workbench.sandbox import isolation_levels
+            from workbench.runner import zygote
+            from workbench.runner.isolation import isolation_levels
 
             super().__init__(**kwargs)
             # One level instance per kernel: it may hold what it set up until `cleanup`.
@@ -322,8 +322,8 @@ def _register_engine() -> None:
         def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
             import json
 
-            from workbench import zygote
-            from workbench.sandbox import Limits
+            from workbench.runner import zygote
+            from workbench.runner.isolation import Limits
 
             cmd = super().format_kernel_cmd(extra_arguments)
             if cmd[1:3] == ["-m", zygote.KERNEL_MODULE]:
@@ -514,7 +514,7 @@ def _classify(
 
 def _start_meter(meter: Meter | None) -> tuple[RunMeter | None, str | None]:
     """A started meter for this run, or None and the reason energy cannot be measured."""
-    from workbench.metering import MeteringUnavailable, RunMeter, process_meter
+    from workbench.runner.metering import MeteringUnavailable, RunMeter, process_meter
 
     try:
         run_meter = RunMeter(meter or process_meter())
@@ -562,9 +562,9 @@ def execute_submission(
     import nbformat
     import papermill
 
-    from workbench.metering import summarise
     from workbench.recording import numeric_metrics, read_records
-    from workbench.sandbox import Limits, isolation_levels
+    from workbench.runner.isolation import Limits, isolation_levels
+    from workbench.runner.metering import summarise
 
     level = isolation_levels.get(isolation or call.protocol.isolation)
     level.check()

@@ -6,7 +6,7 @@ submission, on the cores the notebooks need. The zygote is a small process, star
 once per coordinating process, that imports those modules and then forks one child
 per kernel. Each child is still a fresh process: it inherits nothing from earlier
 runs, only modules imported and never used. It applies the run's limits, user,
-environment and log exactly as `workbench.launcher` would, then starts the kernel
+environment and log exactly as `workbench.runner.launcher` would, then starts the kernel
 application in-process instead of exec'ing a new interpreter.
 
 Only a command that the launcher would end by exec'ing `python -m ipykernel_launcher`
@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
-    from workbench.sandbox import SandboxFork
+    from workbench.runner.isolation import SandboxFork
 
 # What a kernel imports before it answers its first request (measured: a child forked
 # after these spends about 0.03 s of CPU before it is ready, against 0.3 s started anew).
@@ -67,7 +67,7 @@ PRELOAD = (
     "workbench.recording",
 )
 KERNEL_MODULE = "ipykernel_launcher"
-LAUNCHER = ["-I", "-m", "workbench.launcher"]
+LAUNCHER = ["-I", "-m", "workbench.runner.launcher"]
 DISABLE_ENV = "WORKBENCH_FORK_KERNELS"
 SPAWN_TIMEOUT_S = 30.0
 PR_SET_PDEATHSIG = 1
@@ -117,7 +117,7 @@ def _child(
     """In the forked child: become the run's kernel, then exit; never returns."""
     code = 1
     try:
-        from workbench import launcher
+        from workbench.runner import launcher
 
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -382,7 +382,7 @@ class Zygote:
         import itertools
         import subprocess
 
-        from workbench.sandbox import allowed_env
+        from workbench.runner.isolation import allowed_env
 
         ours, theirs = socket.socketpair()
         env = allowed_env(dict(os.environ))
@@ -461,7 +461,7 @@ class Zygote:
         env: dict[str, str],
         sandbox: dict[str, Any] | None = None,
     ) -> ForkedKernel:
-        """Fork a kernel that runs `workbench.launcher` with `argv`, in `cwd`, with `env`.
+        """Fork a kernel that runs `workbench.runner.launcher` with `argv`, in `cwd`, with `env`.
 
         With `sandbox` (see `fork_request`), inside a bubblewrap sandbox of its own.
         """
@@ -548,7 +548,7 @@ def fork_request(
     """
     import shutil
 
-    from workbench import launcher
+    from workbench.runner import launcher
 
     if sandbox is not None and cmd[: len(sandbox.bwrap)] == sandbox.bwrap:
         shell = shutil.which("sh", path="/usr/bin:/bin")
@@ -570,7 +570,7 @@ def fork_request(
         return None
     with contextlib.suppress(OSError):
         if os.path.samefile(command[0], sys.executable):
-            from workbench.sandbox import allowed_env
+            from workbench.runner.isolation import allowed_env
 
             env = dict(kwargs["env"] if kwargs.get("env") is not None else os.environ)
             if args.scrub_env:

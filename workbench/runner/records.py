@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from workbench.metering import Energy
+from workbench.runner.metering import Energy
 
 Status = Literal["running", "succeeded", "failed", "timed_out", "kernel_died", "incomplete"]
 FINAL_STATUSES: tuple[Status, ...] = (
