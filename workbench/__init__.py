@@ -21,6 +21,7 @@ _EXPORTS = {
     "run_batch": "workbench.batch",
     "reproduce": "workbench.reproduction",
     "open_store": "workbench.store",
+    "ResultRow": "workbench.results",
     "Workspace": "workbench.workspace",
     "WorkbenchError": "workbench.errors",
 }

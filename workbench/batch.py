@@ -50,8 +50,7 @@ def run_submission(
     folder = workspace.submission_dir(ref)
     sub, call = validate_submission(folder, workspace)
     check_isolation(isolation or call.protocol.isolation)
-    store = open_store(workspace.db_url)
-    try:
+    with open_store(workspace.db_url) as store:
         store.register(call, sub)
         record = execute_submission(
             folder,
@@ -63,8 +62,6 @@ def run_submission(
             on_start=store.start_run,
         )
         store.finish_run(record)
-    finally:
-        store.close()
     return record
 
 
@@ -412,8 +409,7 @@ def run_batch(
     executor.prepare()
     from workbench.store import open_store
 
-    store = open_store(workspace.db_url)
-    try:
+    with open_store(workspace.db_url) as store:
         plan = plan_batch(
             workspace,
             store,
@@ -443,6 +439,4 @@ def run_batch(
                 on_finish(job, record)
 
         executor.run(plan.jobs, workspace.runs_dir, started, finished)
-    finally:
-        store.close()
     return report

@@ -515,18 +515,14 @@ def export_energy(ctx: click.Context, run_id: str, fmt: str, out: Path | None) -
     from workbench.boamps import boamps_report, energy_rows
     from workbench.errors import NotFoundError
     from workbench.runner.records import RunRecord
-    from workbench.store import SubmissionRow, open_store
+    from workbench.store import open_store
 
-    store = open_store(_workspace(ctx).db_url)
-    try:
+    with open_store(_workspace(ctx).db_url) as store:
         row = store.run(run_id)
         if row is None:
             raise NotFoundError(f"no run {run_id!r} in the store")
-        with store.session() as session:
-            sub = session.get(SubmissionRow, row.submission_key)
-        record = RunRecord.model_validate(row.record)
-    finally:
-        store.close()
+        sub = store.submission(row.submission_key)
+    record = RunRecord.model_validate(row.record)
     if fmt == "boamps":
         report = boamps_report(record, sub.title if sub else "", sub.template if sub else "")
         text = json.dumps(report, indent=2, ensure_ascii=False) + "\n"
@@ -583,11 +579,8 @@ def stats(ctx: click.Context, call: str, as_json: bool) -> None:
 
     workspace = _workspace(ctx)
     workspace.call(call)
-    store = open_store(workspace.db_url)
-    try:
+    with open_store(workspace.db_url) as store:
         usage = call_usage(store, call)
-    finally:
-        store.close()
     if as_json:
         click.echo(json.dumps(usage, indent=2))
         return

@@ -44,41 +44,30 @@ class Transition(BaseModel):
 
 def current_state(store: Store, submission_key: str, declared: str) -> str:
     """The latest state in the audit log, else the state the submission declares."""
-    log = history(store, submission_key)
-    return log[-1].to_state if log else declared
+    return store.current_state(submission_key) or declared
 
 
 def history(store: Store, submission_key: str) -> list[Transition]:
-    from sqlalchemy import select
+    """A submission's audit log, oldest first (`Store.transitions` has a whole call's)."""
+    return store.transitions(submission_key=submission_key)
 
-    from workbench.store import TransitionRow
 
-    query = (
-        select(TransitionRow)
-        .where(TransitionRow.submission_key == submission_key)
-        .order_by(TransitionRow.id)
-    )
-    with store.session() as s:
-        return [
-            Transition(
-                submission=row.submission_key,
-                from_state=row.from_state,
-                to_state=row.to_state,
-                actor=row.actor,
-                reason=row.reason,
-                at=row.created_at,
-            )
-            for row in s.scalars(query)
-        ]
+def check_transition(key: str, from_state: str, to_state: str, reason: str) -> None:
+    """Raise `InputError` unless the lifecycle allows going from `from_state` to `to_state`."""
+    if to_state not in TRANSITIONS[from_state]:
+        allowed = ", ".join(TRANSITIONS[from_state]) or "none: the decision is final"
+        raise InputError(
+            f"{key}: cannot go from {from_state!r} to {to_state!r} (allowed: {allowed})"
+        )
+    if from_state == "in_review" and to_state == "submitted" and not reason.strip():
+        raise InputError(f"{key}: sending a dossier back needs a message (--reason)")
 
 
 def decide(
     workspace: Workspace, ref: str | Path, to_state: str, *, actor: str, reason: str = ""
 ) -> Transition:
     """Move a submission to `to_state`, if the lifecycle allows it, and log who and why."""
-    from sqlalchemy import select
-
-    from workbench.store import TransitionRow, open_store
+    from workbench.store import open_store
     from workbench.submissions import load_submission
 
     if to_state not in TRANSITIONS:
@@ -86,43 +75,14 @@ def decide(
     folder = workspace.submission_dir(ref)
     sub = load_submission(folder)
     call = workspace.call(sub.call)
-    store = open_store(workspace.db_url)
-    try:
+    with open_store(workspace.db_url) as store:
         store.register(call, sub)
-        with store.session() as s:
-            # Read the state and append in one transaction: two officials deciding at once
-            # cannot both move the dossier from the same state.
-            last = s.scalars(
-                select(TransitionRow)
-                .where(TransitionRow.submission_key == sub.key)
-                .order_by(TransitionRow.id.desc())
-                .limit(1)
-            ).first()
-            from_state = last.to_state if last else sub.state
-            if to_state not in TRANSITIONS[from_state]:
-                allowed = ", ".join(TRANSITIONS[from_state]) or "none: the decision is final"
-                raise InputError(
-                    f"{sub.key}: cannot go from {from_state!r} to {to_state!r} (allowed: {allowed})"
-                )
-            if from_state == "in_review" and to_state == "submitted" and not reason.strip():
-                raise InputError(f"{sub.key}: sending a dossier back needs a message (--reason)")
-            row = TransitionRow(
-                submission_key=sub.key,
-                from_state=from_state,
-                to_state=to_state,
-                actor=actor,
-                reason=reason,
-            )
-            s.add(row)
-            s.flush()
-            at = row.created_at
-    finally:
-        store.close()
-    return Transition(
-        submission=sub.key,
-        from_state=from_state,
-        to_state=to_state,
-        actor=actor,
-        reason=reason,
-        at=at,
-    )
+        # The state is read and the change appended in one transaction.
+        return store.append_transition(
+            sub.key,
+            to_state,
+            actor=actor,
+            reason=reason,
+            declared=sub.state,
+            check=lambda from_state: check_transition(sub.key, from_state, to_state, reason),
+        )

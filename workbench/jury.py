@@ -85,9 +85,7 @@ def add_juror(
 
     Each conflict is a submission id (or `CALL/ID`) of the call, in the workspace or the store.
     """
-    from sqlalchemy import select
-
-    from workbench.store import SubmissionRow, open_store
+    from workbench.store import open_store
 
     name = name.strip()
     if not name:
@@ -96,19 +94,14 @@ def add_juror(
     keys = sorted({_submission_key(call.id, ref) for ref in conflicts})
     known_folders = {f"{call.id}/{p.name}" for p in workspace.submission_dirs(call.id)}
     token = new_token()
-    store = open_store(workspace.db_url)
-    try:
-        with store.session() as s:
-            query = select(SubmissionRow.key).where(SubmissionRow.call_id == call.id)
-            known = known_folders | set(s.scalars(query))
+    with open_store(workspace.db_url) as store:
+        known = known_folders | store.submission_keys(call.id)
         unknown = [k for k in keys if k not in known]
         if unknown:
             raise NotFoundError(f"unknown submission(s) of {call.id}: {', '.join(unknown)}")
         if any(j.name == name for j in store.jurors(call.id)):
             raise InputError(f"{call.id} already has a juror named {name!r}")
         row = store.add_juror(call, name, hash_token(token), keys)
-    finally:
-        store.close()
     return _juror(row), token
 
 
@@ -178,15 +171,12 @@ def save_score(
     comment: str = "",
 ) -> ScoreRow:
     """Append a score for the juror who owns `token`; checked, then stored in one insert."""
-    from workbench.store import SubmissionRow
-
     juror = authenticate(store, call.id, token)
     if juror.has_conflict(submission_key):
         raise ConflictOfInterest(
             f"{juror.name} declared a conflict of interest with {submission_key}"
         )
-    with store.session() as s:
-        sub = s.get(SubmissionRow, submission_key)
+    sub = store.submission(submission_key)
     if sub is None or sub.call_id != call.id:
         raise NotFoundError(f"no submission {submission_key!r} in call {call.id}")
     clean = check_values(call, values)
@@ -231,26 +221,30 @@ def progress(workspace: Workspace, call_id: str) -> list[Progress]:
     """Each juror of a call: how many submissions they scored out of those they may score."""
     from workbench.store import open_store
 
-    call = workspace.call(call_id)
-    store = open_store(workspace.db_url)
-    try:
-        submissions = {sub.key for sub, _run in store.latest_runs(call.id)}
-        rows = store.scores(call_id=call.id)
-        result = []
-        for row in store.jurors(call.id):
-            juror = _juror(row)
-            mine = [s for s in rows if s.juror_id == juror.id]
-            scorable = submissions - set(juror.conflicts)
-            result.append(
-                Progress(
-                    juror=juror,
-                    created_at=row.created_at,
-                    scored=len({s.submission_key for s in mine} & scorable),
-                    to_score=len(scorable),
-                    saves=len(mine),
-                    last_saved=mine[-1].created_at if mine else None,
-                )
+    call = workspace.call(call_id)  # an unknown call is an error, not an empty list
+    with open_store(workspace.db_url) as store:
+        return store_progress(store, call.id)
+
+
+def store_progress(store: Store, call_id: str) -> list[Progress]:
+    """`progress` from an open store, in three queries whatever the size of the call."""
+    submissions = store.submission_keys(call_id)
+    by_juror: dict[int, list[ScoreRow]] = {}
+    for score in store.scores(call_id=call_id):  # in saving order
+        by_juror.setdefault(score.juror_id, []).append(score)
+    result = []
+    for row in store.jurors(call_id):
+        juror = _juror(row)
+        mine = by_juror.get(juror.id, [])
+        scorable = submissions - set(juror.conflicts)
+        result.append(
+            Progress(
+                juror=juror,
+                created_at=row.created_at,
+                scored=len({s.submission_key for s in mine} & scorable),
+                to_score=len(scorable),
+                saves=len(mine),
+                last_saved=mine[-1].created_at if mine else None,
             )
-        return result
-    finally:
-        store.close()
+        )
+    return result

@@ -85,15 +85,12 @@ def reproduce(
         raise InputError("--runs must be at least 1")
     folder = workspace.submission_dir(ref)
     sub, call = validate_submission(folder, workspace)
-    store = open_store(workspace.db_url)
-    try:
+    with open_store(workspace.db_url) as store:
         succeeded = [r for r in store.runs(sub.key) if r.status == "succeeded"]
-        if not succeeded:
-            raise InputError(f"{sub.key}: no succeeded run to reproduce; run it first")
-        reference = succeeded[-1]
-        reference_metrics = {m.name: m.value for m in reference.metrics}
-    finally:
-        store.close()
+    if not succeeded:
+        raise InputError(f"{sub.key}: no succeeded run to reproduce; run it first")
+    reference = succeeded[-1]
+    reference_metrics = {m.name: m.value for m in reference.metrics}
     run_ids, differences = [], []
     for _ in range(runs):
         record = run_submission(workspace, folder, isolation=isolation)
@@ -118,11 +115,8 @@ def reproduce(
         verdict="diverged" if differences else "reproduced",
         differences=differences,
     )
-    store = open_store(workspace.db_url)
-    try:
+    with open_store(workspace.db_url) as store:
         store.add_reproduction(result.model_dump(mode="json"))
-    finally:
-        store.close()
     return result
 
 

@@ -1,16 +1,18 @@
-"""The store: SQLAlchemy models and the few queries the rest of the workbench needs.
+"""The store: SQLAlchemy models and every query the rest of the workbench makes.
 
 SQLite (WAL mode) by default; any SQLAlchemy URL, PostgreSQL included, through `--db`
 or `WORKBENCH_DB`. Runs are appended: a run row changes only through its own status
-transition from `running` to a final status, once.
+transition from `running` to a final status, once. Scores, reproductions and dossier
+transitions are appended, never updated. Other modules call `Store`'s named methods, which
+return plain values, detached ORM rows or small models; none of them writes SQL.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from sqlalchemy import (
     JSON,
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
     from workbench.calls import Call
+    from workbench.dossiers import Transition
     from workbench.runner.records import RunRecord
     from workbench.submissions import Submission
 
@@ -165,6 +168,30 @@ class ScoreRow(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=_utcnow)
 
 
+class RunEnergy(NamedTuple):
+    """A run's indexed energy columns (None when its energy was not measured)."""
+
+    run_id: str
+    submission_key: str
+    energy_kwh: float | None
+    co2e_g: float | None
+    method: str | None
+    machine_fingerprint: str | None
+
+
+def _transition(row: TransitionRow) -> Transition:
+    from workbench.dossiers import Transition
+
+    return Transition(
+        submission=row.submission_key,
+        from_state=row.from_state,
+        to_state=row.to_state,
+        actor=row.actor,
+        reason=row.reason,
+        at=row.created_at,
+    )
+
+
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     # Let SQLAlchemy's "begin" event issue BEGIN IMMEDIATE: a writer takes the lock up
     # front and waits for it, instead of failing when a read is upgraded to a write.
@@ -177,7 +204,11 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
 
 
 class Store:
-    """A handle on the database; every public method is one short transaction."""
+    """A handle on the database; every public method is one short transaction.
+
+    Use it as a context manager (`with open_store(url) as store:`): leaving the block
+    disposes of the engine and its connections.
+    """
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -224,6 +255,16 @@ class Store:
                         document=sub.model_dump(mode="json"),
                     )
                 )
+
+    def submission(self, key: str) -> SubmissionRow | None:
+        with self.session() as s:
+            return s.get(SubmissionRow, key)
+
+    def submission_keys(self, call_id: str) -> set[str]:
+        """The keys of every registered submission of a call."""
+        query = select(SubmissionRow.key).where(SubmissionRow.call_id == call_id)
+        with self.session() as s:
+            return set(s.scalars(query))
 
     def start_run(self, record: RunRecord) -> None:
         """Append a run in `running` state."""
@@ -323,6 +364,23 @@ class Store:
         with self.session() as s:
             return list(s.scalars(query))
 
+    def run_energies(self, call_id: str) -> list[RunEnergy]:
+        """Every run of a call, reruns included, by start: only the indexed energy columns."""
+        query = (
+            select(
+                RunRow.run_id,
+                RunRow.submission_key,
+                RunRow.energy_kwh,
+                RunRow.co2e_g,
+                RunRow.energy_method,
+                RunRow.machine_fingerprint,
+            )
+            .where(RunRow.call_id == call_id)
+            .order_by(RunRow.started_at, RunRow.run_id)
+        )
+        with self.session() as s:
+            return [RunEnergy(*row) for row in s.execute(query)]
+
     def latest_runs(self, call_id: str) -> list[tuple[SubmissionRow, RunRow | None]]:
         """Each registered submission of a call with its most recent run (None if never run)."""
         latest = (
@@ -357,6 +415,70 @@ class Store:
         )
         with self.session() as s:
             return {key: state for key, state in s.execute(query)}  # later rows win
+
+    def current_state(self, submission_key: str) -> str | None:
+        """A submission's latest state in the audit log, None when it has none."""
+        query = (
+            select(TransitionRow.to_state)
+            .where(TransitionRow.submission_key == submission_key)
+            .order_by(TransitionRow.id.desc())
+            .limit(1)
+        )
+        with self.session() as s:
+            return s.scalar(query)
+
+    def transitions(
+        self, call_id: str | None = None, submission_key: str | None = None
+    ) -> list[Transition]:
+        """The audit log of a call's (or one submission's) dossiers, oldest first."""
+        query = select(TransitionRow).order_by(TransitionRow.id)
+        if call_id:
+            query = query.join(SubmissionRow, SubmissionRow.key == TransitionRow.submission_key)
+            query = query.where(SubmissionRow.call_id == call_id)
+        if submission_key:
+            query = query.where(TransitionRow.submission_key == submission_key)
+        with self.session() as s:
+            return [_transition(row) for row in s.scalars(query)]
+
+    def append_transition(
+        self,
+        submission_key: str,
+        to_state: str,
+        *,
+        actor: str,
+        reason: str,
+        declared: str,
+        check: Callable[[str], None],
+    ) -> Transition:
+        """Append a change of state, read and written in one transaction.
+
+        `check(from_state)` runs inside the transaction, on the latest logged state (else
+        `declared`), and raises to refuse: two officials deciding at once cannot both move
+        the dossier from the same state.
+        """
+        with self.session() as s:
+            # Locking the submission's row queues concurrent decisions on PostgreSQL;
+            # SQLite's BEGIN IMMEDIATE already serialises the whole transaction.
+            if s.get(SubmissionRow, submission_key, with_for_update=True) is None:
+                raise StoreError(f"submission {submission_key} is not registered")
+            last = s.scalars(
+                select(TransitionRow.to_state)
+                .where(TransitionRow.submission_key == submission_key)
+                .order_by(TransitionRow.id.desc())
+                .limit(1)
+            ).first()
+            from_state = last or declared
+            check(from_state)
+            row = TransitionRow(
+                submission_key=submission_key,
+                from_state=from_state,
+                to_state=to_state,
+                actor=actor,
+                reason=reason,
+            )
+            s.add(row)
+            s.flush()
+            return _transition(row)
 
     def jury_means(self, call_id: str) -> dict[str, tuple[int, float]]:
         """Per submission: how many jurors scored it, and the mean of their latest totals."""

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from workbench.store import Store
+if TYPE_CHECKING:
+    from workbench.store import Store
 
 
 def call_usage(store: Store, call_id: str) -> dict[str, Any]:
@@ -21,9 +22,9 @@ def call_usage(store: Store, call_id: str) -> dict[str, Any]:
     templates = Counter(row.template for row in rows)
     scored = [row for row in rows if row.score is not None]
     beat = [row for row in scored if (row.gain or 0.0) > 0]
-    runs = store.runs(call_id=call_id)
+    runs = store.run_energies(call_id)  # the energy columns only, not the records
     measured = [r for r in runs if r.energy_kwh is not None]
-    methods = Counter(r.energy_method for r in measured)
+    methods = Counter(r.method for r in measured)
     hardware = methods.get("rapl", 0)
     return {
         "call": call_id,
