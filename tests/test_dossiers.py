@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import threading
 
 import pytest
 from click.testing import CliRunner
@@ -77,6 +78,37 @@ def test_sending_back_needs_a_message(
     decide(workspace, "test-call/team-a", "in_review", actor="a")
     with pytest.raises(InputError, match="needs a message"):
         decide(workspace, "test-call/team-a", "submitted", actor="a")
+
+
+def test_two_officials_deciding_at_once_cannot_both_move_from_one_state(
+    workspace: Workspace, make_submission: MakeSubmission
+) -> None:
+    make_submission()  # declared `submitted`
+    targets = ["in_review", "draft"] * 3  # each is legal from `submitted`, none from the other
+    barrier = threading.Barrier(len(targets))
+    done: list[str] = []
+    refused: list[BaseException] = []
+
+    def official(to_state: str) -> None:
+        barrier.wait()
+        try:
+            decide(workspace, "test-call/team-a", to_state, actor=f"official {to_state}")
+            done.append(to_state)
+        except InputError as exc:
+            refused.append(exc)
+
+    threads = [threading.Thread(target=official, args=(t,)) for t in targets]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    with open_store(workspace.db_url) as store:
+        log = history(store, "test-call/team-a")
+    # The first decision wins; every later one reads the state it left, from which neither
+    # target is allowed, so the dossier moved exactly once.
+    assert len(done) == 1 and len(refused) == len(targets) - 1
+    assert [(t.from_state, t.to_state) for t in log] == [("submitted", done[0])]
+    assert all("cannot go from" in str(exc) for exc in refused)
 
 
 def test_every_state_is_reachable_from_draft() -> None:

@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import ROOT, free_port, wait_for_port
 from workbench.calls import load_call
-from workbench.errors import StoreError
+from workbench.errors import InputError, StoreError
 from workbench.runner.records import Fingerprint, RunRecord, new_run_id
 from workbench.store import MetricRow, RunRow, Store, open_store
 from workbench.submissions import load_submission
@@ -75,6 +75,41 @@ def exercise(store: Store) -> None:
     ]
     assert {m.name: m.value for m in runs[0].metrics} == {"ai.mae": 1.5}
     assert store.count(MetricRow) == 1
+    sub = store.submission(SUB.key)
+    assert sub is not None and sub.title == SUB.title and store.submission("nope/x") is None
+    assert store.submission_keys(CALL.id) == {SUB.key}
+    assert [(e.run_id, e.energy_kwh) for e in store.run_energies(CALL.id)] == [
+        (first.run_id, None),  # not measured: no energy in these records
+        (second.run_id, None),
+    ]
+    exercise_transitions(store)
+
+
+def exercise_transitions(store: Store) -> None:
+    """Transitions are appended after a check that sees the latest state, in one transaction."""
+    seen: list[str] = []
+
+    def check(from_state: str) -> None:
+        seen.append(from_state)
+        if from_state == "in_review":
+            raise InputError("refused")
+
+    assert store.current_state(SUB.key) is None
+    first = store.append_transition(
+        SUB.key, "in_review", actor="a", reason="", declared="submitted", check=check
+    )
+    assert (first.from_state, first.to_state, first.actor) == ("submitted", "in_review", "a")
+    with pytest.raises(InputError, match="refused"):
+        store.append_transition(
+            SUB.key, "accepted", actor="b", reason="", declared="submitted", check=check
+        )
+    assert seen == ["submitted", "in_review"]
+    assert store.current_state(SUB.key) == "in_review"
+    assert store.transitions(CALL.id) == store.transitions(submission_key=SUB.key) == [first]
+    with pytest.raises(StoreError, match="not registered"):
+        store.append_transition(
+            "nope/x", "in_review", actor="a", reason="", declared="submitted", check=check
+        )
 
 
 def test_sqlite_store_contract(tmp_path: Path) -> None:
@@ -85,6 +120,13 @@ def test_sqlite_store_contract(tmp_path: Path) -> None:
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
     finally:
         store.close()
+
+
+def test_the_store_as_a_context_manager_disposes_of_its_engine(tmp_path: Path) -> None:
+    with open_store(f"sqlite:///{tmp_path / 'w.db'}") as store:
+        store.register(CALL, SUB)
+        assert store.engine.pool.checkedin() == 1  # one pooled connection, back in the pool
+    assert store.engine.pool.checkedin() == 0  # disposed on leaving the block
 
 
 def test_cannot_finish_as_running(tmp_path: Path) -> None:

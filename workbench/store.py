@@ -182,13 +182,15 @@ class RunEnergy(NamedTuple):
 def _transition(row: TransitionRow) -> Transition:
     from workbench.dossiers import Transition
 
+    at = row.created_at
     return Transition(
         submission=row.submission_key,
         from_state=row.from_state,
         to_state=row.to_state,
         actor=row.actor,
         reason=row.reason,
-        at=row.created_at,
+        # SQLite gives the stored UTC time back without its zone; PostgreSQL keeps it.
+        at=at if at.tzinfo is not None else at.replace(tzinfo=dt.UTC),
     )
 
 
