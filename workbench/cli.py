@@ -113,6 +113,51 @@ def validate(ctx: click.Context, paths: tuple[Path, ...]) -> None:
 
 
 @main.command()
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--kit",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A call's kit (CALL-kit.zip) to start from, instead of the calls shipped as examples.",
+)
+def init(folder: Path, kit: Path | None) -> None:
+    """Make a workspace in FOLDER: calls, notebook templates, submissions/ and a README."""
+    from workbench.kits import init_workspace
+
+    made = init_workspace(folder, kit)
+    click.echo(f"created workspace {made}")
+    click.echo(f"next: cd {folder} && workbench templates")
+
+
+@main.command()
+@click.argument("call")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the kit (default: CALL-kit.zip).",
+)
+@click.pass_context
+def kit(ctx: click.Context, call: str, out: Path | None) -> None:
+    """Write CALL's kit for teams: the call, its templates and a README in French and English."""
+    from workbench.kits import write_kit
+
+    path = write_kit(_workspace(ctx), call, out or Path(f"{call}-kit.zip"))
+    click.echo(f"wrote {path}")
+
+
+@main.command()
+@click.argument("call")
+@click.option("--lang", type=click.Choice(["fr", "en"]), default="fr", show_default=True)
+@click.pass_context
+def questionnaire(ctx: click.Context, call: str, lang: str) -> None:
+    """Print CALL's questions with their ids, types and allowed choices."""
+    from workbench.kits import question_lines
+
+    document = _workspace(ctx).call(call)
+    for line in question_lines(document, lang):
+        click.echo(line)
+
+
+@main.command()
 @click.argument("call")
 @click.option("--template", "-t", required=True, help="Template id, e.g. water-demand-forecast.")
 @click.option("--id", "submission_id", required=True, help="Submission id (a slug).")
