@@ -104,6 +104,8 @@ def validate(ctx: click.Context, paths: tuple[Path, ...]) -> None:
     from workbench.validation import validate as run_validation
 
     report = run_validation(_workspace(ctx), list(paths))
+    for note in report.notes:
+        click.echo(f"note: {note}", err=True)
     for problem in report.problems:
         click.echo(str(problem))
     if not report.ok:
@@ -164,6 +166,11 @@ def questionnaire(ctx: click.Context, call: str, lang: str) -> None:
 @click.option("--team", required=True, help="Team name.")
 @click.option("--organisation", help="Organisation (default: the team).")
 @click.option("--title", help="Title of the project.")
+@click.option(
+    "--notebook",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="With --template custom: the team's own notebook, copied as it is.",
+)
 @click.pass_context
 def new(
     ctx: click.Context,
@@ -173,14 +180,19 @@ def new(
     team: str,
     organisation: str | None,
     title: str | None,
+    notebook: Path | None,
 ) -> None:
-    """Create a submission for CALL from a template, with its default parameters."""
+    """Create a submission for CALL from a template (or your own notebook), with its defaults."""
     from workbench.submissions import new_submission
 
     folder = new_submission(
-        _workspace(ctx), call, template, submission_id, team, organisation, title
+        _workspace(ctx), call, template, submission_id, team, organisation, title, notebook
     )
     click.echo(f"created {folder}")
+    click.echo(
+        "next: answer the questionnaire in submission.yaml (needed to hand in with "
+        "`workbench pack`, not to run); `workbench run` works now"
+    )
 
 
 @main.command()
@@ -199,7 +211,13 @@ def run(
     """
     from workbench.batch import run_submission
 
-    record = run_submission(_workspace(ctx), submission, isolation=isolation, kernel_name=kernel)
+    record = run_submission(
+        _workspace(ctx),
+        submission,
+        isolation=isolation,
+        kernel_name=kernel,
+        on_note=lambda note: click.echo(f"note: {note}", err=True),
+    )
     if as_json:
         click.echo(json.dumps(record.summary()))
     else:
