@@ -44,8 +44,11 @@ def test_run_passes_its_options_to_the_library(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     (workspace, ref), kwargs = run.call_args
     assert workspace.root == tmp_path.resolve() and ref == "diat/x"
+    on_note = kwargs.pop("on_note")
     assert kwargs == {"isolation": "none", "kernel_name": "python3"}
     assert json.loads(result.output) == {"status": "succeeded"}
+    on_note("questionnaire not answered yet")  # notes go to stderr, beside the JSON
+
 
 
 def test_run_exit_code_is_1_for_a_recorded_failure(tmp_path: Path) -> None:

@@ -58,7 +58,6 @@ BAD_CASES = {
     "unknown parameter": ({"parameters": {"nn": 1}}, "parameters.nn", "not in the notebook"),
     "unknown template": ({"template": "teleport"}, "template", "not accepted"),
     "unsafe id": ({"id": "../escape"}, "id", "pattern"),
-    "unanswered question": ({"answers": {"open-data": True}}, "answers.hosting", "not answered"),
     "wrong choice": (
         {"answers": {"open-data": True, "hosting": "moon"}},
         "answers.hosting",
@@ -88,6 +87,20 @@ BAD_CASES = {
     "bad contact": ({"contact": "not-an-address"}, "contact", "email"),
     "unknown call": ({"call": "nope"}, "call", "does not match the folder"),
 }
+
+
+def test_an_unanswered_question_stops_validate_not_a_run(
+    workspace: Workspace, make_submission: MakeSubmission
+) -> None:
+    """Answers are needed to hand a dossier in, not to experiment with it."""
+    folder = make_submission(answers={"open-data": True})
+    code, out, _ = cli(workspace, "validate", str(folder))
+    assert code == 2
+    assert f"{folder / 'submission.yaml'}: answers.hosting: not answered" in out
+    from workbench.submissions import validate_submission
+
+    sub, _ = validate_submission(folder, workspace, answers=False)
+    assert sub.answers == {"open-data": True}
 
 
 @pytest.mark.parametrize("case", BAD_CASES, ids=list(BAD_CASES))
@@ -142,8 +155,11 @@ def test_notebook_without_parameters_cell(
         cell.metadata.pop("tags", None)
     nbformat.write(nb, folder / "notebook.ipynb")
     code, out, _ = cli(workspace, "validate", str(folder))
-    assert code == 2
-    assert f"{folder / 'notebook.ipynb'}: parameters: the notebook has no cell tagged" in out
+    assert code == 2  # the submission passes `n`, which such a notebook cannot take
+    assert (
+        f"{folder / 'submission.yaml'}: parameters: the notebook has no cell tagged 'parameters',"
+        " so it takes none (given: n)" in out
+    )
 
 
 def test_malformed_submission_yaml(workspace: Workspace, make_submission: MakeSubmission) -> None:

@@ -37,18 +37,24 @@ def run_submission(
     *,
     isolation: str | None = None,
     kernel_name: str = "python3",
+    on_note: Callable[[str], None] | None = None,
 ) -> RunRecord:
     """Validate, execute and store one submission; return its finished run record.
 
-    Nothing is written to the store unless the submission is valid. The run is stored
-    as `running` before its kernel starts, and moved to its final status at the end.
+    Nothing is written to the store unless the submission is valid. The questionnaire
+    need not be answered to run (it is to hand in); `on_note` hears what is still missing.
+    The run is stored as `running` before its kernel starts, and moved to its final
+    status at the end.
     """
     from workbench.runner.execute import execute_submission
     from workbench.store import open_store
-    from workbench.submissions import validate_submission
+    from workbench.submissions import submission_notes, validate_submission
 
     folder = workspace.submission_dir(ref)
-    sub, call = validate_submission(folder, workspace)
+    sub, call = validate_submission(folder, workspace, answers=False)
+    if on_note is not None:
+        for note in submission_notes(folder, sub, call):
+            on_note(note)
     check_isolation(isolation or call.protocol.isolation)
     with open_store(workspace.db_url) as store:
         store.register(call, sub)

@@ -104,6 +104,8 @@ def validate(ctx: click.Context, paths: tuple[Path, ...]) -> None:
     from workbench.validation import validate as run_validation
 
     report = run_validation(_workspace(ctx), list(paths))
+    for note in report.notes:
+        click.echo(f"note: {note}", err=True)
     for problem in report.problems:
         click.echo(str(problem))
     if not report.ok:
@@ -113,12 +115,62 @@ def validate(ctx: click.Context, paths: tuple[Path, ...]) -> None:
 
 
 @main.command()
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--kit",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A call's kit (CALL-kit.zip) to start from, instead of the calls shipped as examples.",
+)
+def init(folder: Path, kit: Path | None) -> None:
+    """Make a workspace in FOLDER: calls, notebook templates, submissions/ and a README."""
+    from workbench.kits import init_workspace
+
+    made = init_workspace(folder, kit)
+    click.echo(f"created workspace {made}")
+    click.echo(f"next: cd {folder} && workbench templates")
+
+
+@main.command()
+@click.argument("call")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the kit (default: CALL-kit.zip).",
+)
+@click.pass_context
+def kit(ctx: click.Context, call: str, out: Path | None) -> None:
+    """Write CALL's kit for teams: the call, its templates and a README in French and English."""
+    from workbench.kits import write_kit
+
+    path = write_kit(_workspace(ctx), call, out or Path(f"{call}-kit.zip"))
+    click.echo(f"wrote {path}")
+
+
+@main.command()
+@click.argument("call")
+@click.option("--lang", type=click.Choice(["fr", "en"]), default="fr", show_default=True)
+@click.pass_context
+def questionnaire(ctx: click.Context, call: str, lang: str) -> None:
+    """Print CALL's questions with their ids, types and allowed choices."""
+    from workbench.kits import question_lines
+
+    document = _workspace(ctx).call(call)
+    for line in question_lines(document, lang):
+        click.echo(line)
+
+
+@main.command()
 @click.argument("call")
 @click.option("--template", "-t", required=True, help="Template id, e.g. water-demand-forecast.")
 @click.option("--id", "submission_id", required=True, help="Submission id (a slug).")
 @click.option("--team", required=True, help="Team name.")
 @click.option("--organisation", help="Organisation (default: the team).")
 @click.option("--title", help="Title of the project.")
+@click.option(
+    "--notebook",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="With --template custom: the team's own notebook, copied as it is.",
+)
 @click.pass_context
 def new(
     ctx: click.Context,
@@ -128,14 +180,19 @@ def new(
     team: str,
     organisation: str | None,
     title: str | None,
+    notebook: Path | None,
 ) -> None:
-    """Create a submission for CALL from a template, with its default parameters."""
+    """Create a submission for CALL from a template (or your own notebook), with its defaults."""
     from workbench.submissions import new_submission
 
     folder = new_submission(
-        _workspace(ctx), call, template, submission_id, team, organisation, title
+        _workspace(ctx), call, template, submission_id, team, organisation, title, notebook
     )
     click.echo(f"created {folder}")
+    click.echo(
+        "next: answer the questionnaire in submission.yaml (needed to hand in with "
+        "`workbench pack`, not to run); `workbench run` works now"
+    )
 
 
 @main.command()
@@ -154,7 +211,13 @@ def run(
     """
     from workbench.batch import run_submission
 
-    record = run_submission(_workspace(ctx), submission, isolation=isolation, kernel_name=kernel)
+    record = run_submission(
+        _workspace(ctx),
+        submission,
+        isolation=isolation,
+        kernel_name=kernel,
+        on_note=lambda note: click.echo(f"note: {note}", err=True),
+    )
     if as_json:
         click.echo(json.dumps(record.summary()))
     else:

@@ -73,12 +73,32 @@ class Parameter:
         return type(value).__name__
 
 
-def notebook_parameters(path: Path) -> dict[str, Parameter]:
-    """The notebook's parameters, read with papermill's inspection."""
+def has_parameters_cell(nb: NotebookNode) -> bool:
+    return any("parameters" in c.get("metadata", {}).get("tags", []) for c in nb.cells)
+
+
+def has_phase_tags(nb: NotebookNode) -> bool:
+    """Whether any code cell carries a phase tag (else a run's AI energy cannot be known)."""
+    return any(cell_phase(c) != UNTAGGED for c in nb.cells if c.cell_type == "code")
+
+
+NO_PHASE_TAGS = (
+    "no cell carries a phase tag (data, train, inference, baseline, evaluate): "
+    "the run's AI and baseline energy cannot be known"
+)
+
+
+def notebook_parameters(path: Path, *, required: bool = True) -> dict[str, Parameter]:
+    """The notebook's parameters, read with papermill's inspection.
+
+    A notebook without a `parameters` cell has none: an error when `required`, else `{}`.
+    """
     from papermill.inspection import inspect_notebook
 
     nb = read_notebook(path)
-    if not any("parameters" in c.get("metadata", {}).get("tags", []) for c in nb.cells):
+    if not has_parameters_cell(nb):
+        if not required:
+            return {}
         raise InvalidError.single(
             path, "parameters", "the notebook has no cell tagged 'parameters'"
         )
@@ -128,9 +148,20 @@ def check_parameters(
     if problems:
         return problems
     try:
-        declared = notebook_parameters(notebook)
+        # A team's own notebook may have no `parameters` cell: it then runs as it is,
+        # with papermill's semantics, and takes no parameters.
+        declared = notebook_parameters(notebook, required=False)
     except InvalidError as exc:
         return exc.problems
+    if values and not declared:
+        names = ", ".join(values)
+        return [
+            Problem(
+                where,
+                field,
+                f"the notebook has no cell tagged 'parameters', so it takes none (given: {names})",
+            )
+        ]
     for name, value in values.items():
         param = declared.get(name)
         if param is None:

@@ -89,8 +89,14 @@ def load_submission(folder: Path) -> Submission:
     return sub
 
 
-def check_submission(folder: Path, sub: Submission, call: Call) -> list[Problem]:
-    """Every problem with a loaded submission against its call; empty when it is valid."""
+def check_submission(
+    folder: Path, sub: Submission, call: Call, *, answers: bool = True
+) -> list[Problem]:
+    """Every problem with a loaded submission against its call; empty when it is valid.
+
+    With `answers=False` an unanswered questionnaire is no problem: answers are needed to
+    hand a dossier in, not to run it (`submission_notes` says what is still missing).
+    """
     from workbench.notebooks import check_parameters
 
     where = str(folder / SUBMISSION_FILE)
@@ -120,7 +126,7 @@ def check_submission(folder: Path, sub: Submission, call: Call) -> list[Problem]
             )
     for question in call.questionnaire:
         issue = question.check_answer(sub.answers.get(question.id))
-        if issue:
+        if issue and (answers or sub.answers.get(question.id) is not None):
             problems.append(Problem(where, f"answers.{question.id}", issue))
     for answer in sub.answers:
         if call.question(answer) is None:
@@ -128,17 +134,48 @@ def check_submission(folder: Path, sub: Submission, call: Call) -> list[Problem]
     return problems
 
 
-def validate_submission(folder: Path, workspace: Workspace) -> tuple[Submission, Call]:
+def submission_notes(folder: Path, sub: Submission, call: Call) -> list[str]:
+    """What a valid submission still lacks, one line each: not errors, but worth saying."""
+    from workbench.notebooks import NO_PHASE_TAGS, has_phase_tags, read_notebook
+
+    notes = []
+    unanswered = [q.id for q in call.questionnaire if q.required and sub.answers.get(q.id) is None]
+    if unanswered:
+        notes.append(
+            f"{folder / SUBMISSION_FILE}: questionnaire not answered yet ({', '.join(unanswered)}):"
+            " needed to hand the dossier in, not to run it"
+        )
+    if not has_phase_tags(read_notebook(folder / sub.notebook)):
+        notes.append(f"{folder / sub.notebook}: {NO_PHASE_TAGS}")
+    return notes
+
+
+def validate_submission(
+    folder: Path, workspace: Workspace, *, answers: bool = True
+) -> tuple[Submission, Call]:
     """Load and fully check one submission; raise `InvalidError` with every problem."""
     sub = load_submission(folder)
     try:
         call = workspace.call(sub.call)
     except NotFoundError as exc:
         raise InvalidError.single(folder / SUBMISSION_FILE, "call", str(exc)) from exc
-    problems = check_submission(folder, sub, call)
+    problems = check_submission(folder, sub, call, answers=answers)
     if problems:
         raise InvalidError(problems)
     return sub, call
+
+
+def _answers_block(call: Call) -> str:
+    """The questionnaire as YAML: every question unanswered, its type and text in a comment."""
+    import json
+
+    lines = ["answers:" if call.questionnaire else "answers: {}"]
+    for q in call.questionnaire:
+        kind = {"yes_no": "true/false", "text": "text"}.get(q.type) or " | ".join(q.choices)
+        optional = ", optional" if not q.required else ""
+        # json.dumps quotes ids the way YAML reads them back.
+        lines.append(f"  {json.dumps(q.id)}: null  # ({kind}{optional}) {q.text.fr} / {q.text.en}")
+    return "\n".join(lines) + "\n"
 
 
 def new_submission(
@@ -149,26 +186,37 @@ def new_submission(
     team: str,
     organisation: str | None = None,
     title: str | None = None,
+    notebook: Path | None = None,
 ) -> Path:
-    """Create `submissions/CALL/ID/` from a template, its default parameters written out."""
+    """Create `submissions/CALL/ID/`, its `submission.yaml` with the notebook's defaults.
+
+    The notebook is the template's, or with the `custom` template the team's own
+    (`notebook`), taken as it is: its `parameters` cell, if it has one, gives the defaults.
+    """
     import shutil
 
     import yaml
 
-    from workbench.notebooks import notebook_parameters
+    from workbench.notebooks import notebook_parameters, read_notebook
 
     call = workspace.call(call_id)
     if not re.match(SLUG_PATTERN, submission_id):
         raise InputError(f"{submission_id!r}: submission ids are slugs ([a-z0-9][a-z0-9-]*)")
-    if template == CUSTOM_TEMPLATE:
-        raise InputError("a custom notebook is not created from a template: copy it into a folder")
     if not call.accepts_template(template):
         raise InputError(f"template {template!r} is not accepted by call {call_id!r}")
-    source = workspace.template_path(template)
+    if template == CUSTOM_TEMPLATE:
+        if notebook is None:
+            raise InputError("--template custom needs the team's notebook: --notebook PATH")
+        read_notebook(notebook)  # a file that is not a notebook is refused before anything
+        source = notebook
+    elif notebook is not None:
+        raise InputError(f"--notebook is for --template custom; {template!r} brings its own")
+    else:
+        source = workspace.template_path(template)
     folder = workspace.submissions_dir / call_id / submission_id
     if folder.exists():
         raise InputError(f"{folder}: already exists")
-    defaults = {name: p.default for name, p in notebook_parameters(source).items()}
+    defaults = {name: p.default for name, p in notebook_parameters(source, required=False).items()}
     doc: dict[str, Any] = {
         "id": submission_id,
         "call": call_id,
@@ -180,12 +228,10 @@ def new_submission(
         "notebook": NOTEBOOK_FILE,
         "parameters": defaults,
         "data": [],
-        "answers": {q.id: None for q in call.questionnaire},
         "state": "draft",
     }
     folder.mkdir(parents=True)
     shutil.copyfile(source, folder / NOTEBOOK_FILE)
-    (folder / SUBMISSION_FILE).write_text(
-        yaml.safe_dump(doc, sort_keys=False, allow_unicode=True), encoding="utf-8"
-    )
+    text = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True) + _answers_block(call)
+    (folder / SUBMISSION_FILE).write_text(text, encoding="utf-8")
     return folder

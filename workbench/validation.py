@@ -13,6 +13,7 @@ from workbench.workspace import Workspace
 class ValidationReport:
     checked: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # worth saying, not problems
 
     @property
     def ok(self) -> bool:
@@ -32,9 +33,17 @@ def _check_call(path: Path, report: ValidationReport) -> None:
 
 
 def _check_submission(folder: Path, workspace: Workspace, report: ValidationReport) -> None:
-    from workbench.submissions import validate_submission
+    from workbench.notebooks import NO_PHASE_TAGS, has_phase_tags, read_notebook
+    from workbench.submissions import load_submission, validate_submission
 
     report.checked.append(str(folder))
+    # Said even when the submission has problems: it changes what its energy figures mean.
+    try:
+        notebook = folder / load_submission(folder).notebook
+        if not has_phase_tags(read_notebook(notebook)):
+            report.notes.append(f"{notebook}: {NO_PHASE_TAGS}")
+    except InputError:
+        pass  # reported as a problem below
     try:
         validate_submission(folder, workspace)
     except InvalidError as exc:
