@@ -106,6 +106,29 @@ def test_every_option_the_readme_shows_exists(readme: str) -> None:
     assert unknown_options(readme, main) == set()
 
 
+def _section(text: str, heading: str) -> str:
+    """The text under a heading, up to the next heading of the same or a higher level."""
+    level = heading.split(" ", 1)[0]
+    start = text.index(f"{heading}\n")
+    rest = text[start + len(heading) + 1 :]
+    end = re.search(rf"^#{{1,{len(level)}}} ", rest, re.MULTILINE)
+    return rest[: end.start()] if end else rest
+
+
+def test_readme_lists_the_isolation_levels_of_the_registry(readme: str) -> None:
+    from workbench.runner.isolation import isolation_levels
+
+    section = _section(readme, "## Isolation")
+    assert sorted(re.findall(r"^- `([a-z]+)`", section, re.MULTILINE)) == isolation_levels.names()
+
+
+def test_readme_names_every_dossier_state(readme: str) -> None:
+    from workbench.dossiers import STATES
+
+    section = _section(readme, "### `workbench decide` — move a dossier through its states")
+    assert {s for s in STATES if f"`{s}`" not in section} == set()
+
+
 def test_readme_says_how_to_try_and_test(readme: str) -> None:
     assert "make demo" in readme and "make test" in readme
 
