@@ -6,22 +6,55 @@ import json
 import os
 import subprocess
 import sys
+import typing
 from pathlib import Path
 from unittest import mock
 
+import click
 import pytest
 from click.testing import CliRunner
 
-from tests.conftest import ROOT, MakeSubmission
+from tests.conftest import MakeSubmission
+from tests.test_docs import command_tree
 from workbench.cli import main
 from workbench.workspace import Workspace
 
 
-def test_help_lists_every_command() -> None:
-    result = CliRunner().invoke(main, ["--help"])
-    assert result.exit_code == 0
-    for command in main.commands:
-        assert command in result.output
+def test_every_command_has_a_help_text_and_answers_help() -> None:
+    for path, command in command_tree(main).items():
+        assert command.get_short_help_str().strip(), f"workbench {' '.join(path)} has no help"
+        result = CliRunner().invoke(main, [*path, "--help"])
+        assert result.exit_code == 0, (path, result.output)
+        assert f"Usage: main {' '.join(path)}" in result.output
+
+
+def _choices(path: tuple[str, ...], param: str) -> tuple[str, ...]:
+    (option,) = [p for p in command_tree(main)[path].params if p.name == param]
+    assert isinstance(option.type, click.Choice)
+    return tuple(option.type.choices)
+
+
+def test_state_choices_are_the_dossier_states() -> None:
+    from workbench.dossiers import STATES, TRANSITIONS
+    from workbench.submissions import Submission
+
+    assert _choices(("decide",), "state") == STATES
+    assert tuple(TRANSITIONS) == STATES
+    assert {to for targets in TRANSITIONS.values() for to in targets} <= set(STATES)
+    assert typing.get_args(Submission.model_fields["state"].annotation) == STATES
+
+
+def test_language_choices_are_the_languages() -> None:
+    from workbench.calls import LocalizedText
+    from workbench.vocabulary import LANGUAGES
+
+    with_lang = [
+        path for path, c in command_tree(main).items() if "lang" in {p.name for p in c.params}
+    ]
+    assert with_lang, "no command takes --lang"
+    for path in with_lang:
+        assert _choices(path, "lang") == LANGUAGES, path
+    assert tuple(LocalizedText.model_fields) == LANGUAGES
 
 
 def test_help_does_not_import_heavy_libraries() -> None:
@@ -108,15 +141,68 @@ def test_end_to_end_through_the_real_cli(
     assert record["run_id"] in line
 
 
-def test_readme_documents_every_command() -> None:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    for command in main.commands:
-        assert f"workbench {command}" in readme, command
-    assert "make demo" in readme and "make test" in readme
-
-
 def test_isolation_choices_are_the_registered_levels() -> None:
-    from workbench.cli import ISOLATION_LEVELS
     from workbench.runner.isolation import isolation_levels
 
-    assert sorted(ISOLATION_LEVELS) == isolation_levels.names()
+    for path in (("run",), ("batch",), ("reproduce",)):
+        assert sorted(_choices(path, "isolation")) == isolation_levels.names(), path
+
+
+def test_the_call_schema_takes_its_isolation_levels_from_the_registry(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pydantic import ValidationError
+
+    from workbench.calls import Protocol
+    from workbench.runner.isolation import NoIsolation, isolation_levels
+
+    schema = Protocol.model_json_schema()["properties"]["isolation"]
+    assert sorted(schema["enum"]) == isolation_levels.names()
+    assert schema["default"] in isolation_levels.names()
+    with pytest.raises(ValidationError, match="none, process, sandbox"):
+        Protocol(isolation="docker")
+
+    class Docker(NoIsolation):
+        name = "docker"
+
+    monkeypatch.setitem(isolation_levels._levels, "docker", Docker)
+    assert Protocol(isolation="docker").isolation == "docker"
+
+
+def test_a_reproduction_summary_names_the_first_differing_metrics() -> None:
+    from workbench.reproduction import SHOWN_METRICS, describe
+
+    assert describe({"verdict": "reproduced", "differences": []}) == "reproduced"
+    few = {"verdict": "diverged", "differences": [{"metric": "mae"}, {"metric": "f1"}]}
+    assert describe(few) == "diverged (f1, mae)"
+    many = {"verdict": "diverged", "differences": [{"metric": f"m{i}"} for i in range(9)]}
+    shown = ", ".join(f"m{i}" for i in range(SHOWN_METRICS))
+    assert describe(many) == f"diverged ({shown}, ...)"
+
+
+def test_reproduce_prints_each_difference_in_words(tmp_path: Path) -> None:
+    from workbench.reproduction import Difference, Reproduction
+
+    result = Reproduction(
+        submission="diat/x",
+        reference_run_id="r0",
+        run_ids=["r1"],
+        verdict="diverged",
+        differences=[
+            Difference(run_id="r1", metric="mae", reference=1.0, value=1.5, delta=0.5, allowed=0.1),
+            Difference(
+                run_id="r1",
+                metric="f1",
+                reference=None,
+                value=0.9,
+                delta=None,
+                allowed=None,
+                reason="not recorded by the reference",
+            ),
+        ],
+    )
+    with mock.patch("workbench.reproduction.reproduce", return_value=result):
+        out = CliRunner().invoke(main, ["-w", str(tmp_path), "reproduce", "diat/x"])
+    assert out.exit_code == 1
+    assert "mae: 1 -> 1.5 (delta +0.5, allowed 0.1)" in out.output
+    assert "f1: not recorded by the reference" in out.output

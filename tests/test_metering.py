@@ -106,18 +106,45 @@ def _run_cli(workspace: Workspace, ref: str) -> subprocess.Popen[str]:
 
 @pytest.mark.kernel
 def test_two_runs_at_once_do_not_count_each_others_work(
-    workspace: Workspace, make_submission: MakeSubmission
+    workspace: Workspace, make_submission: MakeSubmission, tmp_path: Path
 ) -> None:
-    """A CPU-bound and a sleeping notebook run together: the CPU-bound one gets the CPU energy."""
-    make_submission("busy", notebook="cpu_bound", parameters={"seconds": 8.0})
-    make_submission("idle", notebook="sleeping", parameters={"seconds": 8.0})
+    """A CPU-bound and a sleeping notebook run together: the CPU-bound one gets the CPU energy.
+
+    Nothing here depends on how the machine schedules the two runs: the busy notebook burns
+    8 s of its own CPU time (not of wall time), and the sleeping one stays in its train cell
+    from before the burn starts until after it ends (they meet through files in `signals`).
+    """
+    signals = tmp_path / "signals"
+    signals.mkdir()
+    make_submission(
+        "busy", notebook="cpu_bound", parameters={"seconds": 8.0, "signals": str(signals)}
+    )
+    make_submission("idle", notebook="sleeping", parameters={"signals": str(signals)})
     busy, idle = _run_cli(workspace, "test-call/busy"), _run_cli(workspace, "test-call/idle")
     outputs = [p.communicate(timeout=120) for p in (busy, idle)]
     for process, (_, err) in zip((busy, idle), outputs, strict=True):
         assert process.returncode == 0, err
         assert "codecarbon" not in err.lower()  # its log noise stays out of the terminal
-    busy_energy, idle_energy = (json.loads(out)["energy"] for out, _ in outputs)
+    records = [json.loads(out) for out, _ in outputs]
+    (busy_train, idle_train) = (
+        next(
+            cell
+            for cell in json.loads((workspace.runs_dir / r["run_id"] / "run.json").read_text())[
+                "cells"
+            ]
+            if cell["phase"] == "train"
+        )
+        for r in records
+    )
+    # The recorded train cells overlap: the runs did run at once.
+    assert max(busy_train["start"], idle_train["start"]) < min(busy_train["end"], idle_train["end"])
+    busy_energy, idle_energy = (r["energy"] for r in records)
     assert busy_energy["measured"] and idle_energy["measured"]
+    # CPU time is the apportioning key: each run is charged its own tree's, never the other's.
+    assert busy_energy["cpu_seconds"] >= 8.0
+    assert idle_energy["cpu_seconds"] < 0.1 * busy_energy["cpu_seconds"], idle_energy
+    # Charged by CPU time, the sleeping run gets a small part of the CPU energy; charged by
+    # wall time or by the machine's total, it would get as much as the busy run or more.
     share = busy_energy["cpu_kwh"] / (busy_energy["cpu_kwh"] + idle_energy["cpu_kwh"])
     assert share >= 0.8, (busy_energy, idle_energy)
 

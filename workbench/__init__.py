@@ -6,9 +6,8 @@ notebook kernel (for `workbench.record`) costs next to nothing.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
-
+# Only public names are bound here (the imports live inside `__getattr__`), so that a test
+# can hold `__all__` to what the module really offers.
 __version__ = "0.1.0"
 
 _EXPORTS = {
@@ -29,7 +28,13 @@ _EXPORTS = {
 __all__ = [*_EXPORTS, "__version__"]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     if name in _EXPORTS:
+        from importlib import import_module
+
         return getattr(import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module 'workbench' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})

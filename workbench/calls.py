@@ -7,13 +7,27 @@ import math
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, WithJsonSchema, field_validator, model_validator
 
 from workbench.documents import SLUG_PATTERN, Document, load_document
 from workbench.errors import InvalidError, NotFoundError
+from workbench.runner.isolation import isolation_levels
 
 Slug = Annotated[str, Field(pattern=SLUG_PATTERN, max_length=64)]
-IsolationLevel = Literal["sandbox", "process", "none"]
+
+
+def _registered_isolation(value: str) -> str:
+    if value not in isolation_levels.names():
+        raise ValueError(f"must be one of: {', '.join(isolation_levels.names())}")
+    return value
+
+
+# The registry is the one list of levels: a level registered there is accepted here.
+IsolationLevel = Annotated[
+    str,
+    AfterValidator(_registered_isolation),
+    WithJsonSchema({"type": "string", "enum": isolation_levels.names()}),
+]
 CUSTOM_TEMPLATE = "custom"
 
 

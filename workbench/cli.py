@@ -15,11 +15,13 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from workbench.errors import WorkbenchError
+from workbench.runner.isolation import isolation_levels
+from workbench.vocabulary import LANGUAGES, STATES
 
 if TYPE_CHECKING:
     from workbench.results import ResultRow
 
-ISOLATION_LEVELS = ("sandbox", "process", "none")  # the registry's names; a test keeps them equal
+ISOLATION_LEVELS = tuple(isolation_levels.names())
 isolation_option = click.option(
     "--isolation",
     type=click.Choice(ISOLATION_LEVELS),
@@ -376,6 +378,7 @@ def reproduce(
     The verdict, `reproduced` or `diverged` with the metrics that differ and by how much,
     is stored and shown by `workbench results`. Exit code 1 when it diverged.
     """
+    from workbench.reproduction import describe_difference
     from workbench.reproduction import reproduce as run_reproduction
 
     result = run_reproduction(_workspace(ctx), submission, runs=runs, isolation=isolation)
@@ -389,14 +392,7 @@ def reproduce(
             f"against run {result.reference_run_id} ({len(result.run_ids)} new run(s))"
         )
         for d in result.differences:
-            if d.delta is None:
-                console.print(f"  {d.metric}: {d.reason}", markup=False)
-            else:
-                console.print(
-                    f"  {d.metric}: {d.reference:.6g} -> {d.value:.6g} "
-                    f"(delta {d.delta:+.3g}, allowed {d.allowed:.3g})",
-                    markup=False,
-                )
+            console.print(f"  {describe_difference(d.model_dump())}", markup=False)
     if result.verdict != "reproduced":
         ctx.exit(1)
 
@@ -512,7 +508,7 @@ def _results_table(call: str, rows: list[ResultRow]) -> Any:
 
 
 @main.command()
-@click.option("--lang", type=click.Choice(["fr", "en"]), default="en", show_default=True)
+@click.option("--lang", type=click.Choice(LANGUAGES), default="en", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the templates' metadata as JSON.")
 @click.pass_context
 def templates(ctx: click.Context, lang: str, as_json: bool) -> None:
@@ -607,7 +603,7 @@ def export_energy(ctx: click.Context, run_id: str, fmt: str, out: Path | None) -
 @click.argument("submission")
 @click.argument(
     "state",
-    type=click.Choice(["draft", "submitted", "in_review", "accepted", "rejected", "dismissed"]),
+    type=click.Choice(STATES),
 )
 @click.option("--reason", default="", help="Why; required to send a dossier back for correction.")
 @click.option("--by", "actor", help="Who decides (default: the current user).")
@@ -670,7 +666,7 @@ def stats(ctx: click.Context, call: str, as_json: bool) -> None:
 @main.command()
 @click.argument("call")
 @click.option("--port", default=8866, show_default=True, help="Port on 127.0.0.1.")
-@click.option("--lang", type=click.Choice(["fr", "en"]), default="fr", show_default=True)
+@click.option("--lang", type=click.Choice(LANGUAGES), default="fr", show_default=True)
 @click.option(
     "--pool-size",
     default=2,
@@ -753,7 +749,7 @@ def jury_list(ctx: click.Context, call: str) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="FILE.xlsx, FILE.html or FILE.csv: the format follows the extension.",
 )
-@click.option("--lang", type=click.Choice(["fr", "en"]), default="fr", show_default=True)
+@click.option("--lang", type=click.Choice(LANGUAGES), default="fr", show_default=True)
 @click.pass_context
 def report(ctx: click.Context, call: str, out: Path, lang: str) -> None:
     """Write CALL's report for the funding committee: ranking, metrics, energy, jury, states."""

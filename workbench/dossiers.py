@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel
 
 from workbench.errors import InputError
+from workbench.vocabulary import STATES
 
 if TYPE_CHECKING:
     from workbench.store import Store
@@ -30,7 +31,6 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
     "rejected": (),
     "dismissed": (),
 }
-STATES = tuple(TRANSITIONS)
 
 
 class Transition(BaseModel):

@@ -15,6 +15,8 @@ if TYPE_CHECKING:
 
 PHASES = ("data", "train", "inference", "baseline", "evaluate")
 UNTAGGED = "untagged"
+# Every phase a cell, and so its energy, can be counted in, in the order pages show them.
+ALL_PHASES = (*PHASES, UNTAGGED)
 
 
 def read_notebook(path: Path) -> NotebookNode:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from pydantic import BaseModel, Field
 
@@ -14,6 +15,8 @@ if TYPE_CHECKING:
     from workbench.workspace import Workspace
 
 Verdict = Literal["reproduced", "diverged"]
+VERDICTS: tuple[Verdict, ...] = get_args(Verdict)
+SHOWN_METRICS = 4  # how many differing metrics a one-line summary names
 
 
 class Difference(BaseModel):
@@ -120,9 +123,26 @@ def reproduce(
     return result
 
 
-def describe(result: dict[str, Any]) -> str:
+def diverged_metrics(result: Mapping[str, Any]) -> str:
+    """The metrics that differ, as a one-line summary names them: the first few, sorted."""
+    metrics = sorted({d["metric"] for d in result.get("differences", [])})
+    more = ", ..." if len(metrics) > SHOWN_METRICS else ""
+    return ", ".join(metrics[:SHOWN_METRICS]) + more
+
+
+def describe(result: Mapping[str, Any]) -> str:
     """One line for a table: the verdict and what differs."""
     if result["verdict"] == "reproduced":
         return "reproduced"
-    metrics = sorted({d["metric"] for d in result["differences"]})
-    return f"diverged ({', '.join(metrics[:4])}{', ...' if len(metrics) > 4 else ''})"
+    return f"diverged ({diverged_metrics(result)})"
+
+
+def describe_difference(difference: Mapping[str, Any]) -> str:
+    """One difference in words: how far the metric moved and what was allowed, or why not."""
+    d = difference
+    if d.get("delta") is None:
+        return f"{d['metric']}: {d.get('reason', '')}"
+    return (
+        f"{d['metric']}: {d['reference']:.6g} -> {d['value']:.6g} "
+        f"(delta {d['delta']:+.3g}, allowed {d['allowed']:.3g})"
+    )

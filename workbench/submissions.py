@@ -5,19 +5,19 @@ from __future__ import annotations
 import hashlib
 import re
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import EmailStr, Field, field_validator
 
 from workbench.calls import CUSTOM_TEMPLATE, Call
 from workbench.documents import SLUG_PATTERN, Document, load_document
 from workbench.errors import InputError, InvalidError, NotFoundError, Problem
+from workbench.vocabulary import State
 
 if TYPE_CHECKING:
     from workbench.workspace import Workspace
 
 Slug = Annotated[str, Field(pattern=SLUG_PATTERN, max_length=64)]
-State = Literal["draft", "submitted", "in_review", "accepted", "rejected", "dismissed"]
 SUBMISSION_FILE = "submission.yaml"
 NOTEBOOK_FILE = "notebook.ipynb"
 

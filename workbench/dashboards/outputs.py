@@ -25,11 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from workbench.recording import MIME_TYPE as RECORD_MIME
+
 ItemKind = Literal["text", "html", "image", "plotly", "withheld"]
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 BASE64 = re.compile(r"^[A-Za-z0-9+/=\s]*$")
-RECORD_MIME = "application/vnd.workbench.record+json"
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
 # Inline tags that plotly itself understands in titles, labels and hover texts.
 PLOTLY_TAGS = {"b", "i", "em", "strong", "br", "sub", "sup", "span"}
