@@ -37,8 +37,9 @@ def script_location() -> str:
     return str(resources.files("workbench") / "migrations").replace("%", "%%")
 
 
-def alembic_config(connection: Connection) -> Config:
-    """Alembic's configuration for a connection the caller opened (and commits)."""
+def alembic_config(connection: Connection | None) -> Config:
+    """Alembic's configuration for a connection the caller opened (and commits); None to
+    read the scripts only."""
     from alembic.config import Config
 
     config = Config()
@@ -51,8 +52,7 @@ def alembic_config(connection: Connection) -> Config:
 def _scripts() -> Any:
     from alembic.script import ScriptDirectory
 
-    config = alembic_config(None)  # type: ignore[arg-type]  # scripts only, no database
-    return ScriptDirectory.from_config(config)
+    return ScriptDirectory.from_config(alembic_config(None))
 
 
 def script_head() -> str:
@@ -89,10 +89,8 @@ def _workbench_tables(connection: Connection) -> set[str]:
     return set(inspect(connection).get_table_names()) & set(Base.metadata.tables)
 
 
-def refusal(url: str, revision: str | None) -> StoreError | None:
-    """Why the code must not use a store at `revision` (None: a store from before revisions)."""
-    if revision == HEAD:
-        return None
+def refusal(url: str, revision: str | None) -> StoreError:
+    """Why the code cannot use a store at `revision` (None: a store from before revisions)."""
     if revision is None:
         return StoreError(
             f"{url}: the store predates schema revisions, the code needs {HEAD}: {UPGRADE_HINT}"
@@ -127,9 +125,7 @@ def check_store(engine: Engine, url: str, *, create: bool) -> None:
             if create:
                 _run(engine, url, "head")
             return
-    error = refusal(url, revision)
-    if error is not None:
-        raise error
+    raise refusal(url, revision)
 
 
 def _lock(connection: Connection) -> None:
@@ -141,6 +137,12 @@ def _lock(connection: Connection) -> None:
         connection.execute(text("SELECT pg_advisory_xact_lock(4242424242)"))
 
 
+def _pragma(connection: Connection, pragma: str) -> None:
+    # Straight to the driver: through SQLAlchemy it would open a transaction first, and
+    # SQLite ignores `foreign_keys` inside one.
+    connection.connection.driver_connection.execute(f"PRAGMA {pragma}")  # type: ignore[union-attr]
+
+
 def _run(engine: Engine, url: str, target: str, *, stamp: str | None = None) -> None:
     """Upgrade to `target` (after stamping `stamp`) in one transaction: all or nothing."""
     from alembic import command
@@ -148,12 +150,31 @@ def _run(engine: Engine, url: str, target: str, *, stamp: str | None = None) -> 
     from sqlalchemy.exc import SQLAlchemyError
 
     try:
-        with engine.begin() as conn:
-            _lock(conn)
-            config = alembic_config(conn)
-            if stamp is not None:
-                command.stamp(config, stamp)
-            command.upgrade(config, target)
+        with engine.connect() as conn:
+            # A revision that alters a SQLite table copies it, drops the old one and renames
+            # the copy: with foreign keys on, the drop would fail (or cascade). They are
+            # checked once the revisions ran, before the commit.
+            sqlite = conn.dialect.name == "sqlite"
+            if sqlite:
+                _pragma(conn, "foreign_keys=OFF")
+            try:
+                with conn.begin():
+                    _lock(conn)
+                    config = alembic_config(conn)
+                    if stamp is not None:
+                        command.stamp(config, stamp)
+                    command.upgrade(config, target)
+                    broken = (
+                        conn.exec_driver_sql("PRAGMA foreign_key_check").all() if sqlite else []
+                    )
+                    if broken:
+                        raise StoreError(
+                            f"{url}: the schema upgrade would break {len(broken)} reference(s) "
+                            f"(first: table {broken[0][0]}), nothing was changed"
+                        )
+            finally:
+                if sqlite:
+                    _pragma(conn, "foreign_keys=ON")
     except (SQLAlchemyError, CommandError) as exc:
         raise StoreError(f"{url}: the schema upgrade failed, nothing was changed: {exc}") from exc
 
@@ -213,7 +234,7 @@ def upgrade_store(url: str) -> Upgrade:
                 f"of revision {FIRST} ({'; '.join(problems)}): it cannot be upgraded"
             )
         if before is not None and not is_known(before):
-            raise refusal(shown, before) or StoreError(f"{shown}: unknown revision {before}")
+            raise refusal(shown, before)
         if legacy or before != HEAD:
             _run(engine, shown, "head", stamp=FIRST if legacy else None)
         with engine.connect() as conn:
