@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
-import shutil
-import subprocess
-import tempfile
 import threading
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, free_port, wait_for_port
+from tests.conftest import ROOT
 from workbench.calls import load_call
 from workbench.errors import InputError, StoreError
 from workbench.runner.records import Fingerprint, RunRecord, new_run_id
@@ -173,69 +167,6 @@ def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
 def test_unreachable_database_is_a_store_error() -> None:
     with pytest.raises(StoreError, match="cannot open the store"):
         open_store("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2")
-
-
-def _wait_for_logins(url: str, timeout: float = 30) -> None:
-    """The postmaster listens before it accepts logins: poll until one succeeds."""
-    import psycopg
-
-    dsn = url.replace("postgresql+psycopg://", "postgresql://")
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            psycopg.connect(dsn, connect_timeout=2).close()
-            return
-        except psycopg.OperationalError:
-            if time.monotonic() > deadline:
-                pytest.skip("PostgreSQL did not accept logins")
-            time.sleep(0.2)
-
-
-@pytest.fixture(scope="module")
-def postgres_url() -> Iterator[str]:
-    """A throwaway PostgreSQL server on 127.0.0.1, started and stopped by this fixture."""
-    if os.environ.get("WORKBENCH_TEST_POSTGRES"):
-        yield os.environ["WORKBENCH_TEST_POSTGRES"]
-        return
-    initdb, postgres = shutil.which("initdb"), shutil.which("postgres")
-    for candidate in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
-        initdb = initdb or str(candidate / "initdb") if (candidate / "initdb").exists() else initdb
-        postgres = postgres or str(candidate / "postgres")
-    if not initdb or not postgres:
-        pytest.skip("no PostgreSQL server binaries (initdb, postgres) on this machine")
-    as_user: list[str] = []
-    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
-        if not shutil.which("runuser"):
-            pytest.skip("running as root without runuser: cannot start PostgreSQL")
-        as_user = ["runuser", "-u", "postgres", "--"]
-    # Not under pytest's tmp folder: it is private to root, and the server runs as postgres.
-    base = Path(tempfile.mkdtemp(prefix="workbench-pg-"))
-    data = base / "data"
-    if as_user:
-        shutil.chown(base, "postgres")
-    subprocess.run(
-        [*as_user, initdb, "-D", str(data), "-U", "postgres", "--auth=trust"],
-        check=True,
-        capture_output=True,
-    )
-    port = free_port()
-    server = subprocess.Popen(
-        [*as_user, postgres, "-D", str(data), "-p", str(port), "-h", "127.0.0.1", "-k", str(base)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
-    try:
-        try:
-            wait_for_port(port, server, timeout=30)
-        except (RuntimeError, TimeoutError) as exc:
-            pytest.skip(f"PostgreSQL did not start: {exc}")
-        _wait_for_logins(url)
-        yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.mark.postgres

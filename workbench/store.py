@@ -557,19 +557,35 @@ class Store:
 
 
 def open_store(url: str, *, create: bool = True) -> Store:
-    """Open (and by default create) the store at a SQLAlchemy URL."""
+    """Open the store at a SQLAlchemy URL; by default an empty one is created at the code's
+    schema revision. A store at another revision is refused (`workbench db upgrade`)."""
+    from workbench.migrations import check_store
+
+    engine = open_engine(url)
+    shown = engine.url.render_as_string()
+    try:
+        check_store(engine, shown, create=create)
+    except SQLAlchemyError as exc:
+        engine.dispose()
+        raise StoreError(f"{shown}: cannot open the store: {exc}") from exc
+    except StoreError:
+        engine.dispose()
+        raise
+    return Store(engine)
+
+
+def open_engine(url: str) -> Engine:
+    """The engine for a store URL, with SQLite's pragmas; it does not connect yet."""
     kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"timeout": 30}
     try:
         engine = create_engine(url, **kwargs)
-        if engine.dialect.name == "sqlite":
-            event.listen(engine, "connect", _sqlite_connect)
-            event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
-        if create:
-            Base.metadata.create_all(engine)
     except SQLAlchemyError as exc:
         raise StoreError(f"{url}: cannot open the store: {exc}") from exc
     except ModuleNotFoundError as exc:
         raise StoreError(f"{url}: the database driver is not installed ({exc.name})") from exc
-    return Store(engine)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+    return engine
