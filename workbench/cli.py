@@ -150,7 +150,7 @@ def kit(ctx: click.Context, call: str, out: Path | None) -> None:
 
 @main.command()
 @click.argument("call")
-@click.option("--lang", type=click.Choice(["fr", "en"]), default="fr", show_default=True)
+@click.option("--lang", type=click.Choice(LANGUAGES), default="fr", show_default=True)
 @click.pass_context
 def questionnaire(ctx: click.Context, call: str, lang: str) -> None:
     """Print CALL's questions with their ids, types and allowed choices."""

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from workbench.calls import CUSTOM_TEMPLATE
 from workbench.errors import InputError
+from workbench.vocabulary import LANGUAGES
 
 if TYPE_CHECKING:
     from workbench.calls import Call
@@ -238,7 +239,7 @@ def _template_lines(info: TemplateInfo, lang: str) -> Iterator[str]:
 def kit_readme(call: Call, templates: list[TemplateInfo]) -> str:
     """The kit's README: everything a team needs to answer the call, French first."""
     lines: list[str] = []
-    for lang in ("fr", "en"):
+    for lang in LANGUAGES:  # French first
         fr = lang == "fr"
         lines += [f"# {call.title.get(lang)}", ""]
         if call.notice is not None:
