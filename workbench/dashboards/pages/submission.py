@@ -52,6 +52,7 @@ def paired_metrics(record: dict[str, Any]) -> list[str]:
 def submission_page(ctx: Context, juror: Juror, token: str, key: str) -> None:
     from workbench.charts import energy_figure, predictions_figure
     from workbench.dashboards.pages.scoring import scoring_form
+    from workbench.html.render import reproduction_label
 
     sub = ctx.store.submission(key)
     if sub is None or sub.call_id != ctx.call.id:
@@ -87,8 +88,6 @@ def submission_page(ctx: Context, juror: Juror, token: str, key: str) -> None:
         energy_fig = energy_figure(energy, lang)
         if energy_fig is not None:
             show_figure(energy_fig)
-    from workbench.html.render import reproduction_label
-
     repro = ctx.store.latest_reproductions(ctx.call.id).get(key)
     show_html(page.history(runs, reproduction_label(repro, lang), lang))
     scoring_form(ctx, juror, token, key)
