@@ -25,11 +25,12 @@ import pytest
 from click.testing import CliRunner
 
 from tests.conftest import NOTEBOOKS, ROOT, TEST_CALL, MakeSubmission, write_yaml
+from workbench import charts
 from workbench.cli import main
 from workbench.dashboards import outputs, pages
-from workbench.dashboards.i18n import LANGUAGES, TEXTS, t
 from workbench.dashboards.server import voila_config
 from workbench.errors import InvalidError, NotFoundError
+from workbench.i18n import LANGUAGES, TEXTS, t
 from workbench.jury import (
     AccessDenied,
     ConflictOfInterest,
@@ -57,7 +58,16 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-IMG = ROOT / "docs" / "img"
+# Screenshots of the pages go to the test's own folder; to refresh the documentation's,
+# run the browser tests with WORKBENCH_SCREENSHOTS=docs/img (relative to the checkout).
+SCREENSHOTS_ENV = "WORKBENCH_SCREENSHOTS"
+
+
+def _screenshot(page: Any, name: str, tmp_path: Path) -> None:
+    wanted = os.environ.get(SCREENSHOTS_ENV)
+    folder = ROOT / wanted if wanted else tmp_path
+    folder.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(folder / name))
 
 
 # ---------------------------------------------------------------- unit tests
@@ -313,8 +323,8 @@ def test_applicant_outputs_are_sanitised() -> None:
 
 def test_pareto_front_keeps_the_points_nothing_beats() -> None:
     points = [(1.0, 10.0), (2.0, 5.0), (3.0, 20.0), (0.5, 1.0), (3.0, 15.0), (4.0, 20.0)]
-    assert pages.pareto_front(points) == [(0.5, 1.0), (1.0, 10.0), (3.0, 20.0)]
-    assert pages.pareto_front([]) == []
+    assert charts.pareto_front(points) == [(0.5, 1.0), (1.0, 10.0), (3.0, 20.0)]
+    assert charts.pareto_front([]) == []
 
 
 def test_voila_is_configured_for_juries() -> None:
@@ -613,7 +623,7 @@ def _plots_drawn(page: Any, count: int) -> None:
 
 @pytest.mark.kernel
 def test_the_call_page_ranks_every_submission_with_a_pareto_chart(
-    served: Served, page: Any
+    served: Served, page: Any, tmp_path: Path
 ) -> None:
     from plotly.offline import get_plotlyjs_version
 
@@ -646,12 +656,13 @@ def test_the_call_page_ranks_every_submission_with_a_pareto_chart(
     page.click("#wb-ranking thead tr:first-child th:nth-child(1)")
     first = page.locator("#wb-ranking tbody tr").first.get_attribute("data-submission")
     assert first == "test-call/alpha"
-    IMG.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(IMG / "jury-call-page.png"))
+    _screenshot(page, "jury-call-page.png", tmp_path)
 
 
 @pytest.mark.kernel
-def test_a_juror_scores_a_submission_and_the_score_is_stored(served: Served, page: Any) -> None:
+def test_a_juror_scores_a_submission_and_the_score_is_stored(
+    served: Served, page: Any, tmp_path: Path
+) -> None:
     before = len(served.scores())
     page.goto(served.link("alice", "test-call/alpha"))
     page.wait_for_selector(".wb-save", timeout=60_000)
@@ -666,7 +677,7 @@ def test_a_juror_scores_a_submission_and_the_score_is_stored(served: Served, pag
     page.locator(".wb-save").click()
     page.wait_for_selector("#wb-saved", timeout=30_000)
     assert "72 / 100" in page.inner_text("#wb-saved")  # 0.6 * 4/5 + 0.4 * 3/5
-    page.screenshot(path=str(IMG / "jury-submission-page.png"))
+    _screenshot(page, "jury-submission-page.png", tmp_path)
     rows = served.scores()
     assert len(rows) == before + 1
     row = rows[-1]

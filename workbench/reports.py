@@ -6,13 +6,17 @@ plus the jury's scores and the dossiers' states and audit log from the store.
 
 Ranking: the jury's weighted score (highest first), ties broken by the measured
 `gain_vs_baseline` (highest first), then by energy (lowest first); submissions nobody
-scored yet come after, in the same order of gain and energy.
+scored yet come after, in the same order of gain and energy. A run whose status is
+`error` (a runner fault, not the team's; the next batch runs it again) gets no rank and
+no point on the Pareto chart: such submissions are listed apart, under `faults`.
+
+Labels come from `workbench.i18n`, figures from `workbench.charts`, the HTML from the
+`report/report.html.j2` template (autoescaped); every query is a `Store` method.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import html
 import math
 import statistics
 from dataclasses import dataclass, field
@@ -25,10 +29,12 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from workbench.calls import Call
+    from workbench.results import ResultRow
     from workbench.store import Store
     from workbench.workspace import Workspace
 
 FORMATS = ("xlsx", "html", "csv")
+RUNNER_FAULT = "error"  # a run status: the runner failed, not the team's notebook
 
 
 @dataclass
@@ -39,16 +45,20 @@ class ReportData:
     lang: str
     generated_at: dt.datetime
     ranking: list[dict[str, Any]] = field(default_factory=list)
+    faults: list[dict[str, Any]] = field(default_factory=list)  # runner faults, unranked
     metrics: list[dict[str, Any]] = field(default_factory=list)
     energy: list[dict[str, Any]] = field(default_factory=list)
     reproducibility: list[dict[str, Any]] = field(default_factory=list)
     jury: list[dict[str, Any]] = field(default_factory=list)
     states: list[dict[str, Any]] = field(default_factory=list)
     audit: list[dict[str, Any]] = field(default_factory=list)
+    results: list[ResultRow] = field(default_factory=list)  # the rows the tables come from
 
     def sheets(self) -> dict[str, list[dict[str, Any]]]:
+        faults = {"faults": self.faults} if self.faults else {}  # a sheet only when needed
         return {
             "ranking": self.ranking,
+            **faults,
             "metrics": self.metrics,
             "energy": self.energy,
             "reproducibility": self.reproducibility,
@@ -99,45 +109,54 @@ def jury_table(call: Call, by_submission: dict[str, dict[int, Any]]) -> list[dic
 
 def report_data(store: Store, call: Call, lang: str = "fr") -> ReportData:
     """Gather every table of a call's report from the store."""
-    from workbench.dossiers import history
     from workbench.jury import current_scores
     from workbench.results import call_results
 
     data = ReportData(call=call, lang=lang, generated_at=dt.datetime.now(dt.UTC))
     results = call_results(store, call.id, call.protocol.reference_machine)
+    data.results = results
     scores = current_scores(store, call.id)
     data.jury = jury_table(call, scores)
+    transitions: dict[str, list[Any]] = {}
+    for transition in store.call_transitions(call.id):  # one query, in the log's order
+        transitions.setdefault(transition.submission_key, []).append(transition)
     for row in results:
         key = row.submission
         score = row.score
         energy = row.measured_energy()
         reproduction = row.reproduction or {}
-        transitions = history(store, key)
         state = row.state
-        data.ranking.append(
-            {
-                "submission": key,
-                "team": row.team,
-                "template": row.template,
-                "state": state,
-                "status": row.status,
-                "metric": score.metric if score else None,
-                "ai": score.ai if score else None,
-                "baseline": score.baseline if score else None,
-                "gain_vs_baseline": row.gain,
-                "disagrees": score.disagrees if score else None,
-                "jury_score": row.jury_score,
-                "jurors": row.jurors,
-                "energy_kwh": energy.total_kwh if energy else None,
-                "wh_per_1000_predictions": energy.wh_per_1000_predictions if energy else None,
-                "co2e_g": energy.co2e_g if energy else None,
-                "method": energy.method if energy else None,
-                "comparable": row.comparable if row.energy is not None else None,
-                "comparable_reason": row.comparable_reason,
-                "reproduction": row.verdict,
-                "run_id": row.run_id,
-            }
-        )
+        if row.status == RUNNER_FAULT:
+            data.faults.append(
+                {"rank": None, "submission": key, "team": row.team, "template": row.template,
+                 "state": state, "status": row.status, "run_id": row.run_id,
+                 "message": row.message}
+            )  # fmt: skip
+        else:
+            data.ranking.append(
+                {
+                    "submission": key,
+                    "team": row.team,
+                    "template": row.template,
+                    "state": state,
+                    "status": row.status,
+                    "metric": score.metric if score else None,
+                    "ai": score.ai if score else None,
+                    "baseline": score.baseline if score else None,
+                    "gain_vs_baseline": row.gain,
+                    "disagrees": score.disagrees if score else None,
+                    "jury_score": row.jury_score,
+                    "jurors": row.jurors,
+                    "energy_kwh": energy.total_kwh if energy else None,
+                    "wh_per_1000_predictions": energy.wh_per_1000_predictions if energy else None,
+                    "co2e_g": energy.co2e_g if energy else None,
+                    "method": energy.method if energy else None,
+                    "comparable": row.comparable if row.energy is not None else None,
+                    "comparable_reason": row.comparable_reason,
+                    "reproduction": row.verdict,
+                    "run_id": row.run_id,
+                }
+            )
         for name, value in sorted(row.metrics.items()):
             data.metrics.append(
                 {"submission": key, "run_id": row.run_id, "metric": name, "value": value}
@@ -176,11 +195,11 @@ def report_data(store: Store, call: Call, lang: str = "fr") -> ReportData:
                 }
             )
         data.states.append({"submission": key, "state": state, "team": row.team})
-        for transition in transitions:
+        for transition in transitions.get(key, []):
             data.audit.append(
                 {
                     "submission": key,
-                    "at": transition.at.replace(tzinfo=None),
+                    "at": transition.created_at.replace(tzinfo=None),
                     "actor": transition.actor,
                     "from": transition.from_state,
                     "to": transition.to_state,
@@ -195,9 +214,9 @@ def report_data(store: Store, call: Call, lang: str = "fr") -> ReportData:
 
 def label(key: str, lang: str) -> str:
     """A column or section label of the exports, from the workbench's one translation table."""
-    from workbench.dashboards.i18n import t
+    from workbench.i18n import t
 
-    return t(f"report_{key}", lang)
+    return t(key, lang)
 
 
 def _frame(rows: list[dict[str, Any]], lang: str, first: tuple[str, ...] = ()) -> pd.DataFrame:
@@ -206,6 +225,8 @@ def _frame(rows: list[dict[str, Any]], lang: str, first: tuple[str, ...] = ()) -
     frame = pd.DataFrame(rows)
     if frame.empty:
         return frame
+    if "rank" in frame.columns:  # runner faults have none: an integer column with blanks
+        frame["rank"] = frame["rank"].astype("Int64")
     ordered = [c for c in first if c in frame.columns] + [
         c for c in frame.columns if c not in first
     ]
@@ -228,7 +249,7 @@ def write_xlsx(data: ReportData, path: Path) -> None:
     formats |= {label(k, lang): "0.000E+00" for k in _SMALL}
     with pd.ExcelWriter(path, engine="openpyxl") as writer:
         for name, rows in data.sheets().items():
-            first = ("rank",) if name == "ranking" else ()
+            first = ("rank",) if name in ("ranking", "faults") else ()
             frame = _frame(rows, lang, first)
             if frame.empty:
                 frame = pd.DataFrame({label("no_rows", lang): []})
@@ -247,112 +268,71 @@ def write_xlsx(data: ReportData, path: Path) -> None:
 
 
 def write_csv(data: ReportData, path: Path) -> None:
-    """The ranking table: what a committee sorts and filters in a spreadsheet."""
-    _frame(data.ranking, data.lang, ("rank",)).to_csv(path, index=False)
+    """The ranking table: what a committee sorts and filters in a spreadsheet.
+
+    Runner faults follow the ranked rows, with no rank.
+    """
+    _frame(data.ranking + data.faults, data.lang, ("rank",)).to_csv(path, index=False)
 
 
-def _table(rows: list[dict[str, Any]], lang: str, first: tuple[str, ...] = ()) -> str:
-    if not rows:
-        return f"<p>{html.escape(label('no_rows', lang))}</p>"
-    columns = [c for c in first if c in rows[0]] + [c for c in rows[0] if c not in first]
+def _columns(rows: list[dict[str, Any]], first: tuple[str, ...] = ()) -> list[str]:
+    return [c for c in first if c in rows[0]] + [c for c in rows[0] if c not in first]
 
+
+def _cell(lang: str) -> Any:
     def cell(column: str, value: Any) -> str:
+        """A table cell's text; the template escapes it."""
         if value is None:
             return "–"
         if isinstance(value, bool):
-            return html.escape(label("yes" if value else "no", lang))
+            return label("yes" if value else "no", lang)
         if column in _PERCENT and isinstance(value, int | float):
             return f"{value:+.1%}"
         if isinstance(value, float):
             return f"{value:.4g}"
-        return html.escape(str(value))
+        return str(value)
 
-    head = "".join(f"<th>{html.escape(label(c, lang))}</th>" for c in columns)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{cell(c, row.get(c))}</td>" for c in columns) + "</tr>"
-        for row in rows
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-_CSS = """
-body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
-h1 { font-size: 1.6em; } h2 { margin-top: 2em; border-bottom: 1px solid #ccc; }
-table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0 1.5em; }
-th, td { border: 1px solid #ccc; padding: 3px 6px; text-align: left; }
-th { background: #f0f0f0; }
-section.submission { page-break-inside: avoid; }
-@media print { body { margin: 0.5cm; } section.submission { page-break-before: always; } }
-"""
+    return cell
 
 
 def pareto_html(data: ReportData) -> str:
     """The Pareto chart of gain against energy, inline, with its own plotly.js."""
-    from workbench.dashboards.pages import pareto_figure
+    from workbench.charts import pareto_figure
 
-    rows = [
-        {
-            "status": r["status"],
-            "gain": r["gain_vs_baseline"],
-            "wh_1000": r["wh_per_1000_predictions"],
-            "comparable": bool(r["comparable"]),
-            "team": r["team"],
-            "id": r["submission"].split("/", 1)[1],
-        }
-        for r in data.ranking
-    ]
-    figure = pareto_figure(rows, data.lang)
+    figure = pareto_figure(data.results, data.lang)
     return str(figure.to_html(full_html=False, include_plotlyjs=True, div_id="pareto"))
 
 
 def write_html(data: ReportData, path: Path) -> None:
     """One self-contained page (plotly.js inline), printable to PDF from a browser."""
-    lang = data.lang
-    call = data.call
-    parts = [
-        f"<!DOCTYPE html><html lang='{lang}'><head><meta charset='utf-8'>",
-        f"<title>{html.escape(call.title.get(lang))}</title><style>{_CSS}</style></head><body>",
-        f"<h1>{html.escape(label('title', lang))}: {html.escape(call.title.get(lang))}</h1>",
-        f"<p>{html.escape(call.funder)} · {html.escape(call.programme)} · "
-        f"{html.escape(label('generated', lang))} {data.generated_at:%Y-%m-%d %H:%M} UTC</p>",
-    ]
-    if call.notice is not None:
-        parts.append(f"<p><em>{html.escape(call.notice.get(lang))}</em></p>")
-    parts += [
-        f"<h2 id='ranking'>{html.escape(label('sheet_ranking', lang))}</h2>",
-        _table(data.ranking, lang, ("rank",)),
-        f"<div class='chart'>{pareto_html(data)}</div>",
-    ]
-    for row in data.ranking:
-        key = row["submission"]
-        pick = [r for r in data.metrics if r["submission"] == key]
-        parts += [
-            f"<section class='submission' id='{html.escape(key)}'>",
-            f"<h2>{row['rank']}. {html.escape(key)} — {html.escape(row['team'])}</h2>",
-            f"<h3>{html.escape(label('sheet_metrics', lang))}</h3>",
-            _table(pick, lang),
-            f"<h3>{html.escape(label('sheet_energy', lang))}</h3>",
-            _table([r for r in data.energy if r["submission"] == key], lang),
-            f"<h3>{html.escape(label('sheet_jury', lang))}</h3>",
-            _table([r for r in data.jury if r["submission"] == key], lang),
-            f"<h3>{html.escape(label('sheet_reproducibility', lang))}</h3>",
-            _table([r for r in data.reproducibility if r["submission"] == key], lang),
-            f"<h3>{html.escape(label('sheet_audit', lang))}</h3>",
-            _table([r for r in data.audit if r["submission"] == key], lang),
-            "</section>",
-        ]
-    parts.append("</body></html>")
-    path.write_text("".join(parts), encoding="utf-8")
+    from workbench.html.render import render
+
+    def by_submission(rows: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
+        return [r for r in rows if r["submission"] == key]
+
+    markup = render(
+        "report/report.html.j2",
+        lang=data.lang,
+        call=data.call,
+        generated_at=data.generated_at,
+        chart=pareto_html(data),
+        cell=_cell(data.lang),
+        columns_of=_columns,
+        by_submission=by_submission,
+        **{**data.sheets(), "faults": data.faults},
+    )
+    path.write_text(markup, encoding="utf-8")
 
 
 def export_report(workspace: Workspace, call_id: str, out: Path, lang: str = "fr") -> Path:
     """Write a call's report to `out`; the format follows its extension."""
+    from workbench.i18n import LANGUAGES
     from workbench.store import open_store
 
     fmt = out.suffix.lower().lstrip(".")
     if fmt not in FORMATS:
         raise InputError(f"{out}: the report format follows the extension: .xlsx, .html or .csv")
-    if lang not in ("fr", "en"):
+    if lang not in LANGUAGES:
         raise InputError(f"unknown language {lang!r} (fr or en)")
     call = workspace.call(call_id)
     store = open_store(workspace.db_url)

@@ -1,0 +1,61 @@
+"""The page's entry points: warming a kernel up, and checking the juror's token."""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import parse_qs
+
+from workbench.dashboards.pages.common import TEMPLATES, context, macros, show_html
+from workbench.errors import NotFoundError
+
+log = logging.getLogger(__name__)
+
+
+def warm_up() -> None:
+    """Everything that does not depend on the request, done before it arrives."""
+    import ipywidgets  # noqa: F401
+    import nbformat  # noqa: F401
+    import nh3  # noqa: F401
+    import plotly.graph_objects as go
+
+    import workbench.jury
+    import workbench.results
+    from workbench.html.render import environment, static_text
+
+    ctx = context()
+    figure = go.Figure([go.Scatter(x=[0, 1], y=[0, 1]), go.Bar(x=["a"], y=[1])])
+    figure.update_layout(title="warm-up", xaxis_title="x", yaxis_title="y")
+    figure.to_json()
+    for name in TEMPLATES:  # compiled once per kernel, before any request
+        environment().get_template(name)
+    for name in ("dashboard.css", "ranking.js"):
+        static_text(name)
+    workbench.jury.jury_summary(ctx.store, ctx.call.id)  # first query: connection, mappers
+
+
+def render(query_string: str | None) -> None:
+    """Render the page the query string asks for, for the juror whose token it carries."""
+    from workbench.dashboards.pages.call import call_page
+    from workbench.dashboards.pages.submission import submission_page
+    from workbench.jury import AccessDenied, authenticate
+
+    ctx = context()
+    params = parse_qs(query_string or "")
+    token = next(iter(params.get("token") or []), None)
+    try:
+        juror = authenticate(ctx.store, ctx.call.id, token)
+    except AccessDenied:
+        show_html(macros("common").denied(ctx.lang))
+        return
+    assert token is not None
+    submission = next(iter(params.get("submission") or []), None)
+    try:
+        if submission:
+            submission_page(ctx, juror, token, submission)
+        else:
+            call_page(ctx, juror, token)
+    except NotFoundError:
+        show_html(macros("common").message("not_found", ctx.lang))
+    except Exception:
+        log.exception("dashboard page failed")
+        show_html(macros("common").message("error", ctx.lang))

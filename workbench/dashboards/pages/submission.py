@@ -1,0 +1,128 @@
+"""The submission page: answers, metrics, charts, energy, history, the applicant's outputs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from workbench.dashboards.pages.common import (
+    Context,
+    macros,
+    page_link,
+    show_figure,
+    show_html,
+)
+from workbench.errors import NotFoundError
+
+if TYPE_CHECKING:
+    from workbench.jury import Juror
+    from workbench.store import Store
+
+
+@dataclass(frozen=True)
+class CellMark:
+    """Where a cell's outputs start, among the applicant's items."""
+
+    cell: int
+    kind: str = "cell"
+
+
+def latest_comparability(store: Store, call_id: str, run_id: str, reference: str | None) -> str:
+    """Why a run's energy is not comparable with the call's other latest runs ('' if it is)."""
+    from workbench.runner.metering import comparability
+
+    runs = store.latest_energy_columns(call_id)
+    energies: list[dict[str, Any] | None] = [
+        {"measured": method is not None, "method": method, "machine_fingerprint": machine}
+        for _rid, method, machine in runs
+    ]
+    reasons = dict(
+        zip([rid for rid, _, _ in runs], comparability(energies, reference), strict=True)
+    )
+    return reasons.get(run_id, "")
+
+
+def paired_metrics(record: dict[str, Any]) -> list[str]:
+    """The metric names recorded for both the AI and the baseline, sorted."""
+    metrics: dict[str, float] = record.get("metrics") or {}
+    return sorted({n.split(".", 1)[1] for n in metrics if n.startswith(("ai.", "baseline."))})
+
+
+def submission_page(ctx: Context, juror: Juror, token: str, key: str) -> None:
+    from workbench.charts import energy_figure, predictions_figure
+    from workbench.dashboards.pages.scoring import scoring_form
+    from workbench.html.render import reproduction_label
+
+    sub = ctx.store.submission(key)
+    if sub is None or sub.call_id != ctx.call.id:
+        raise NotFoundError(key)
+    lang = ctx.lang
+    page = macros("submission")
+    runs = ctx.store.runs(submission_key=key)
+    latest = runs[-1] if runs else None
+    record: dict[str, Any] = latest.record if latest is not None else {}
+    show_html(
+        page.main(
+            ctx.call,
+            juror,
+            sub,
+            record,
+            paired_metrics(record),
+            latest is not None,
+            juror.has_conflict(key),
+            page_link(token),
+            lang,
+        )
+    )
+    if latest is not None:
+        figure = predictions_figure(record.get("records") or {}, lang)
+        if figure is not None:
+            show_figure(figure)
+        energy = record.get("energy") or {}
+        reason = ""
+        if energy.get("measured"):
+            reference = ctx.call.protocol.reference_machine
+            reason = latest_comparability(ctx.store, ctx.call.id, latest.run_id, reference)
+        show_html(page.energy(energy, reason, lang))
+        energy_fig = energy_figure(energy, lang)
+        if energy_fig is not None:
+            show_figure(energy_fig)
+    repro = ctx.store.latest_reproductions(ctx.call.id).get(key)
+    show_html(page.history(runs, reproduction_label(repro, lang), lang))
+    scoring_form(ctx, juror, token, key)
+    if latest is not None:
+        show_outputs(ctx, record)
+
+
+def show_outputs(ctx: Context, record: dict[str, Any]) -> None:
+    """The applicant's outputs, sanitised; their figures drawn between HTML chunks."""
+    from workbench.dashboards.outputs import read_items
+
+    page = macros("submission")
+    show_html(page.outputs_heading(ctx.lang))
+    path = Path(record.get("notebook") or "")
+    if record.get("notebook") and not path.is_absolute():
+        path = ctx.workspace.root / path
+    items = read_items(path) if record.get("notebook") and path.is_file() else None
+    if items is None:
+        show_html(page.outputs_missing(ctx.lang))
+        return
+    chunk: list[Any] = []
+    last_cell = None
+
+    def flush() -> None:
+        if chunk:
+            show_html(page.applicant(list(chunk), ctx.lang))
+            chunk.clear()
+
+    for item in items:
+        if item.cell != last_cell:
+            chunk.append(CellMark(item.cell))
+            last_cell = item.cell
+        if item.kind == "plotly":
+            flush()
+            show_figure(item.content)
+        else:
+            chunk.append(item)
+    flush()
