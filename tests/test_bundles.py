@@ -431,6 +431,38 @@ def test_a_bundle_for_an_unknown_call_is_refused(funder: Workspace, bundle: Path
     assert snapshot(funder) == before
 
 
+@pytest.mark.parametrize("first", [True, False])
+def test_a_store_failure_puts_everything_back(
+    funder: Workspace,
+    bundle: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    first: bool,
+) -> None:
+    from workbench.errors import StoreError
+
+    if not first:
+        receive_bundle(funder, bundle, now=ON_TIME)
+        bundle = write_bundle(
+            tmp_path / "v2.zip",
+            with_submission(read_entries(bundle), title="Autre titre"),
+            fix_manifest=True,
+        )
+    before = snapshot(funder)
+
+    def fail(*_args: object, **_kwargs: object) -> None:
+        raise StoreError("the store is down")
+
+    monkeypatch.setattr(bundles, "_record_reception", fail)
+    with pytest.raises(StoreError, match="down"):
+        receive_bundle(funder, bundle, now=ON_TIME)
+    after = snapshot(funder)
+    if first:  # opening the store created it, empty
+        assert after[0] == {**before[0], "workbench.db": None}
+    else:
+        assert after == before
+
+
 # The commands ---------------------------------------------------------------------------
 
 

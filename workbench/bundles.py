@@ -25,7 +25,7 @@ import tempfile
 import uuid
 import zipfile
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Annotated, Literal
@@ -281,7 +281,10 @@ def _check_entries(bundle: Path, zf: zipfile.ZipFile) -> dict[str, zipfile.ZipIn
     """The bundle's files by name, once every entry and the totals have passed."""
     files: dict[str, zipfile.ZipInfo] = {}
     total = 0
-    for info in zf.infolist():
+    infos = zf.infolist()
+    if len(infos) > MAX_FILES + 1:  # folder entries count too, the manifest is one more
+        raise BundleRefused(bundle, f"more than {MAX_FILES} files")
+    for info in infos:
         name = info.filename
         issue = _entry_problem(name)
         if issue:
@@ -298,7 +301,7 @@ def _check_entries(bundle: Path, zf: zipfile.ZipFile) -> dict[str, zipfile.ZipIn
         key = PurePosixPath(name).as_posix()
         if key in files:
             raise BundleRefused(bundle, f"entry {name!r} appears twice")
-        if len(files) >= MAX_FILES:
+        if len(files) > MAX_FILES:  # the manifest is one of `files`
             raise BundleRefused(bundle, f"more than {MAX_FILES} files")
         total += info.file_size
         if total > MAX_BYTES:
@@ -358,7 +361,7 @@ def _read_manifest(
 def _read_entry(bundle: Path, zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
     try:
         return zf.read(info)
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:  # bad CRC, truncated data
+    except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError) as exc:  # bad CRC, ...
         raise BundleRefused(bundle, f"entry {info.filename!r} is corrupt ({exc})") from exc
 
 
@@ -381,7 +384,7 @@ def _extract(
                     size += len(block)
                     digest.update(block)
                     dst.write(block)
-        except (zipfile.BadZipFile, EOFError) as exc:
+        except (zipfile.BadZipFile, EOFError, NotImplementedError) as exc:
             raise BundleRefused(bundle, f"entry {info.filename!r} is corrupt ({exc})") from exc
         except OSError as exc:
             raise BundleRefused(bundle, f"entry {info.filename!r} cannot be extracted") from exc
@@ -429,7 +432,7 @@ def _land(
 ) -> Reception:
     """Move the checked dossier in, keep the version it replaces, write the receipt, log it."""
     from workbench.errors import StoreError
-    from workbench.receipts import received_versions, write_receipt
+    from workbench.receipts import receipts_dir, received_versions, write_receipt
     from workbench.store import open_store
 
     with open_store(workspace.db_url) as store:
@@ -447,7 +450,7 @@ def _land(
         versions = workspace.root / "versions" / call.id / sub.id
         with _undo_on_error() as undo:
             staging = versions / f".incoming-{uuid.uuid4().hex}"
-            staging.parent.mkdir(parents=True, exist_ok=True)
+            _makedirs(staging.parent, undo)
             undo.append(lambda: shutil.rmtree(staging, ignore_errors=True))
             shutil.copytree(folder, staging)
             if dest.exists():
@@ -457,13 +460,25 @@ def _land(
                     raise StoreError(f"{archive}: already exists; {dest} is left as it is")
                 dest.rename(archive)
                 undo.append(lambda: archive.rename(dest))
-            dest.parent.mkdir(parents=True, exist_ok=True)
+            _makedirs(dest.parent, undo)
             staging.rename(dest)
             undo.append(lambda: shutil.rmtree(dest, ignore_errors=True))
+            _makedirs(receipts_dir(workspace, call.id), undo)
             path, text = write_receipt(workspace, receipt)
             undo += [lambda: path.unlink(missing_ok=True), lambda: text.unlink(missing_ok=True)]
             _record_reception(store, call, sub, receipt, actor=receipt.received_by)
+    for empty in (versions, versions.parent, versions.parent.parent):  # left by version 1
+        with suppress(OSError):
+            empty.rmdir()
     return Reception(bundle, receipt, text)
+
+
+def _makedirs(path: Path, undo: list[Callable[[], object]]) -> None:
+    """Create `path` and its missing parents; undoing removes those it created."""
+    missing = [p for p in (path, *path.parents) if not p.exists()]
+    path.mkdir(parents=True, exist_ok=True)
+    for created in reversed(missing):  # undone newest first, so deepest first
+        undo.append(created.rmdir)
 
 
 @contextmanager
@@ -474,7 +489,8 @@ def _undo_on_error() -> Iterator[list[Callable[[], object]]]:
         yield steps
     except BaseException:
         for step in reversed(steps):
-            step()
+            with suppress(OSError):  # put back as much as can be
+                step()
         raise
 
 

@@ -12,7 +12,9 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
+
+from workbench.errors import StoreError
 
 if TYPE_CHECKING:
     from workbench.workspace import Workspace
@@ -69,8 +71,12 @@ def received_versions(workspace: Workspace, call_id: str, submission_id: str) ->
     found = []
     for path in receipts_dir(workspace, call_id).glob(f"{submission_id}-*.json"):
         number = path.stem[len(submission_id) + 1 :]
-        if number.isdigit():  # `team-a-2.json` is not a receipt of `team`
+        if not number.isdigit():  # `team-a-2.json` is not a receipt of `team`
+            continue
+        try:
             found.append(Receipt.model_validate_json(path.read_bytes()))
+        except (OSError, ValidationError) as exc:
+            raise StoreError(f"{path}: not a readable receipt ({exc})") from exc
     return sorted(found, key=lambda r: r.version)
 
 
@@ -141,8 +147,6 @@ def write_receipt(workspace: Workspace, receipt: Receipt) -> tuple[Path, Path]:
     path = receipt_path(workspace, receipt.call, receipt.submission, receipt.version)
     text_path = path.with_suffix(".txt")
     if path.exists() or text_path.exists():
-        from workbench.errors import StoreError
-
         raise StoreError(f"{path}: a receipt of this version already exists")
     path.parent.mkdir(parents=True, exist_ok=True)
     data: dict[str, Any] = receipt.model_dump(mode="json")
