@@ -725,8 +725,8 @@ def pack(ctx: click.Context, submission: str, out: Path) -> None:
         click.echo(f"left out (not declared in submission.yaml): {path}", err=True)
     m = packed.manifest
     click.echo(
-        f"wrote {packed.path}: {m.call}/{m.submission}, {len(m.files)} file(s), "
-        f"{packed.size} bytes, sha256 {packed.sha256}"
+        f"wrote {packed.path} ({packed.path.stat().st_size} bytes): {m.call}/{m.submission}, "
+        f"{len(m.files)} file(s) of {packed.size} bytes, sha256 {packed.sha256}"
     )
 
 
