@@ -812,5 +812,72 @@ def db_current(ctx: click.Context, url: str | None) -> None:
     click.echo(f"code:  {HEAD}")
 
 
+@main.command()
+@click.argument("submission")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The bundle to write, FILE.zip.",
+)
+@click.pass_context
+def pack(ctx: click.Context, submission: str, out: Path) -> None:
+    """Validate SUBMISSION and write the bundle a team hands in: what it declares, a manifest."""
+    from workbench.bundles import pack_submission
+
+    packed = pack_submission(_workspace(ctx), submission, out)
+    for path in packed.left_out:
+        click.echo(f"left out (not declared in submission.yaml): {path}", err=True)
+    m = packed.manifest
+    click.echo(
+        f"wrote {packed.path} ({packed.path.stat().st_size} bytes): {m.call}/{m.submission}, "
+        f"{len(m.files)} file(s) of {packed.size} bytes, sha256 {packed.sha256}"
+    )
+
+
+@main.command()
+@click.argument("bundles", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--accept-late", is_flag=True, help="Accept bundles received after the deadline.")
+@click.option("--reason", default="", help="Why late bundles are accepted (with --accept-late).")
+@click.option("--by", "actor", help="Who receives (default: the current user).")
+@click.pass_context
+def receive(
+    ctx: click.Context, bundles: tuple[Path, ...], accept_late: bool, reason: str, actor: str | None
+) -> None:
+    """Check each bundle, land it as the dossier's next version and write its receipt.
+
+    A refused bundle changes nothing; the others are still received. Exits with 2 if any
+    was refused.
+    """
+    import getpass
+
+    from workbench.bundles import receive_bundle
+
+    if accept_late and not reason.strip():
+        raise click.UsageError("--accept-late needs --reason TEXT")
+    if reason and not accept_late:
+        raise click.UsageError("--reason goes with --accept-late")
+    workspace = _workspace(ctx)
+    exit_code = 0
+    for bundle in bundles:
+        try:
+            reception = receive_bundle(
+                workspace,
+                bundle,
+                accept_late=accept_late,
+                reason=reason,
+                actor=actor or getpass.getuser(),
+            )
+        except WorkbenchError as exc:
+            for line in str(exc).splitlines():
+                click.echo(f"error: {line}", err=True)
+            exit_code = max(exit_code, exc.exit_code)
+            continue
+        click.echo(reception.summary())
+        click.echo(f"receipt: {reception.text_receipt}")
+    if exit_code:
+        ctx.exit(exit_code)
+
+
 if __name__ == "__main__":
     main()
