@@ -118,8 +118,8 @@ def report_data(store: Store, call: Call, lang: str = "fr") -> ReportData:
     scores = current_scores(store, call.id)
     data.jury = jury_table(call, scores)
     transitions: dict[str, list[Any]] = {}
-    for transition in store.call_transitions(call.id):  # one query, in the log's order
-        transitions.setdefault(transition.submission_key, []).append(transition)
+    for transition in store.transitions(call_id=call.id):  # one query, in the log's order
+        transitions.setdefault(transition.submission, []).append(transition)
     for row in results:
         key = row.submission
         score = row.score
@@ -199,7 +199,7 @@ def report_data(store: Store, call: Call, lang: str = "fr") -> ReportData:
             data.audit.append(
                 {
                     "submission": key,
-                    "at": transition.created_at.replace(tzinfo=None),
+                    "at": transition.at.replace(tzinfo=None),
                     "actor": transition.actor,
                     "from": transition.from_state,
                     "to": transition.to_state,

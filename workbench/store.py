@@ -555,42 +555,6 @@ class Store:
         with self.session() as s:
             return list(s.scalars(query))
 
-    # Read by the dashboards and the report
-    def submission(self, key: str) -> SubmissionRow | None:
-        """A registered submission by its key, "call/id"."""
-        with self.session() as s:
-            return s.get(SubmissionRow, key)
-
-    def latest_energy_columns(self, call_id: str) -> list[tuple[str, str | None, str | None]]:
-        """(run id, energy method, machine fingerprint) of each submission's latest run.
-
-        Only the indexed energy columns, never the records, so a page can afford it.
-        """
-        query = (
-            select(
-                RunRow.submission_key,
-                RunRow.run_id,
-                RunRow.energy_method,
-                RunRow.machine_fingerprint,
-            )
-            .where(RunRow.call_id == call_id)
-            .order_by(RunRow.started_at, RunRow.run_id)
-        )
-        with self.session() as s:
-            latest = {key: (rid, method, machine) for key, rid, method, machine in s.execute(query)}
-        return list(latest.values())
-
-    def call_transitions(self, call_id: str) -> list[TransitionRow]:
-        """The audit log of every submission of a call, in the order it was written."""
-        query = (
-            select(TransitionRow)
-            .join(SubmissionRow, SubmissionRow.key == TransitionRow.submission_key)
-            .where(SubmissionRow.call_id == call_id)
-            .order_by(TransitionRow.id)
-        )
-        with self.session() as s:
-            return list(s.scalars(query))
-
 
 def open_store(url: str, *, create: bool = True) -> Store:
     """Open the store at a SQLAlchemy URL; by default an empty one is created at the code's

@@ -32,14 +32,18 @@ def latest_comparability(store: Store, call_id: str, run_id: str, reference: str
     """Why a run's energy is not comparable with the call's other latest runs ('' if it is)."""
     from workbench.runner.metering import comparability
 
-    runs = store.latest_energy_columns(call_id)
+    # Each submission's latest run: the later rows of a submission win.
+    latest = {run.submission_key: run for run in store.run_energies(call_id)}
+    runs = list(latest.values())
     energies: list[dict[str, Any] | None] = [
-        {"measured": method is not None, "method": method, "machine_fingerprint": machine}
-        for _rid, method, machine in runs
+        {
+            "measured": r.method is not None,
+            "method": r.method,
+            "machine_fingerprint": r.machine_fingerprint,
+        }
+        for r in runs
     ]
-    reasons = dict(
-        zip([rid for rid, _, _ in runs], comparability(energies, reference), strict=True)
-    )
+    reasons = dict(zip([r.run_id for r in runs], comparability(energies, reference), strict=True))
     return reasons.get(run_id, "")
 
 
