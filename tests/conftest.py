@@ -105,6 +105,8 @@ def make_submission(workspace: Workspace) -> MakeSubmission:
             "template": "ok" if notebook == "ok" else "custom",
             "parameters": {"n": 4},
             "answers": {"open-data": True, "hosting": "cloud"},
+            # As if handed in: the initial state an older submission.yaml may still declare.
+            "state": "submitted",
         }
         doc.update(overrides)
         write_yaml(folder / "submission.yaml", doc)

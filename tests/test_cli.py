@@ -41,7 +41,8 @@ def test_state_choices_are_the_dossier_states() -> None:
     assert _choices(("decide",), "state") == STATES
     assert tuple(TRANSITIONS) == STATES
     assert {to for targets in TRANSITIONS.values() for to in targets} <= set(STATES)
-    assert typing.get_args(Submission.model_fields["state"].annotation) == STATES
+    declared, none = typing.get_args(Submission.model_fields["state"].annotation)
+    assert typing.get_args(declared) == STATES and none is type(None)
 
 
 def test_language_choices_are_the_languages() -> None:
@@ -81,7 +82,6 @@ def test_run_passes_its_options_to_the_library(tmp_path: Path) -> None:
     assert kwargs == {"isolation": "none", "kernel_name": "python3"}
     assert json.loads(result.output) == {"status": "succeeded"}
     on_note("questionnaire not answered yet")  # notes go to stderr, beside the JSON
-
 
 
 def test_run_exit_code_is_1_for_a_recorded_failure(tmp_path: Path) -> None:

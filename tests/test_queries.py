@@ -101,6 +101,7 @@ def build(root: Path, n: int) -> Workspace:
                 organisation="Org",
                 title=f"Project {i}",
                 template="ok",
+                state="submitted",
             )
             store.register(call, sub)
             for status in ("failed", "succeeded"):
@@ -126,7 +127,7 @@ def build(root: Path, n: int) -> Workspace:
                     to_state,
                     actor="Lou",
                     reason="",
-                    declared=sub.state,
+                    declared=sub.state or "draft",
                     check=_allow_any,
                 )
     return workspace

@@ -198,7 +198,7 @@ def test_new_writes_template_defaults(workspace: Workspace) -> None:
     folder = new_submission(workspace, "test-call", "ok", "fresh", "Team")
     doc = yaml.safe_load((folder / "submission.yaml").read_text())
     assert doc["parameters"] == {"n": 3, "factor": 1.5, "label": "demo"}
-    assert doc["state"] == "draft"
+    assert "state" not in doc  # the store's audit log holds it: a draft until handed in
     assert set(doc["answers"]) == {"open-data", "hosting"}
     # Not answered yet: validation says so, and nothing else.
     report = validate(workspace, [folder])

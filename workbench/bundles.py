@@ -498,10 +498,6 @@ def _record_reception(
     store: Store, call: Call, sub: Submission, receipt: Receipt, *, actor: str
 ) -> None:
     """Append the reception to the dossier's audit log (state `submitted`)."""
-    from sqlalchemy import select
-
-    from workbench.store import TransitionRow
-
     late = f"; late (deadline {receipt.deadline}), accepted: {receipt.late_reason}"
     reason = (
         f"received version {receipt.version}: bundle {receipt.bundle}, "
@@ -509,20 +505,12 @@ def _record_reception(
         + (late if receipt.late else "")
     )
     store.register(call, sub)
-    with store.session() as s:
-        last = s.scalars(
-            select(TransitionRow.to_state)
-            .where(TransitionRow.submission_key == sub.key)
-            .order_by(TransitionRow.id.desc())
-            .limit(1)
-        ).first()
-        s.add(
-            TransitionRow(
-                submission_key=sub.key,
-                from_state=last or "draft",
-                to_state="submitted",
-                actor=actor,
-                reason=reason,
-                created_at=receipt.received_at,
-            )
-        )
+    store.append_transition(
+        sub.key,
+        "submitted",
+        actor=actor,
+        reason=reason,
+        declared="draft",
+        check=lambda _state: None,  # the state was checked before anything was written
+        at=receipt.received_at,
+    )

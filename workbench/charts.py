@@ -12,11 +12,11 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from workbench.i18n import t
+from workbench.notebooks import ALL_PHASES as PHASES
 
 if TYPE_CHECKING:
     from workbench.results import ResultRow
 
-PHASES = ("data", "train", "inference", "baseline", "evaluate", "untagged")
 MAX_PREDICTION_POINTS = 1500
 # The look of plotly's "plotly_white" template, set explicitly on the workbench's figures.
 _GRID = {"gridcolor": "#EBF0F8", "zerolinecolor": "#EBF0F8", "linecolor": "#EBF0F8"}

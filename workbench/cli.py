@@ -415,7 +415,7 @@ def results(ctx: click.Context, call: str, fmt: str) -> None:
     workspace = _workspace(ctx)
     protocol = workspace.call(call).protocol  # an unknown call is an error, not an empty table
     with open_store(workspace.db_url) as store:
-        rows = call_results(store, call, protocol.reference_machine)
+        rows = call_results(store, call, protocol.reference_machine, drafts=True)
     if fmt == "json":
         click.echo(json.dumps([row.model_dump(mode="json") for row in rows], indent=2))
     elif fmt == "csv":

@@ -42,9 +42,14 @@ class Transition(BaseModel):
     at: dt.datetime
 
 
-def current_state(store: Store, submission_key: str, declared: str) -> str:
+def state_of(logged: str | None, declared: str | None) -> str:
+    """A dossier's state: the audit log's, else an older submission.yaml's, else `draft`."""
+    return logged or declared or "draft"
+
+
+def current_state(store: Store, submission_key: str, declared: str | None = None) -> str:
     """The latest state in the audit log, else the state the submission declares."""
-    return store.current_state(submission_key) or declared
+    return state_of(store.current_state(submission_key), declared)
 
 
 def history(store: Store, submission_key: str) -> list[Transition]:
@@ -83,6 +88,6 @@ def decide(
             to_state,
             actor=actor,
             reason=reason,
-            declared=sub.state,
+            declared=sub.state or "draft",
             check=lambda from_state: check_transition(sub.key, from_state, to_state, reason),
         )

@@ -8,7 +8,6 @@ showing the key to a juror or a committee.
 
 from __future__ import annotations
 
-LANGUAGES = ("fr", "en")
 DEFAULT_LANGUAGE = "fr"
 
 TEXTS: dict[str, dict[str, str]] = {

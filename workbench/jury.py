@@ -176,9 +176,13 @@ def save_score(
         raise ConflictOfInterest(
             f"{juror.name} declared a conflict of interest with {submission_key}"
         )
+    from workbench.dossiers import current_state
+
     sub = store.submission(submission_key)
     if sub is None or sub.call_id != call.id:
         raise NotFoundError(f"no submission {submission_key!r} in call {call.id}")
+    if current_state(store, submission_key, sub.document.get("state")) == "draft":
+        raise NotFoundError(f"{submission_key} is a draft: it has not been handed in")
     clean = check_values(call, values)
     return store.add_score(
         juror.id, submission_key, clean, comment.strip(), weighted_total(call, clean)
@@ -227,8 +231,11 @@ def progress(workspace: Workspace, call_id: str) -> list[Progress]:
 
 
 def store_progress(store: Store, call_id: str) -> list[Progress]:
-    """`progress` from an open store, in three queries whatever the size of the call."""
-    submissions = store.submission_keys(call_id)
+    """`progress` from an open store, in four queries whatever the size of the call.
+
+    Drafts are not the jury's: they count neither as scored nor as to score.
+    """
+    submissions = {k for k, state in store.dossier_states(call_id).items() if state != "draft"}
     by_juror: dict[int, list[ScoreRow]] = {}
     for score in store.scores(call_id=call_id):  # in saving order
         by_juror.setdefault(score.juror_id, []).append(score)

@@ -326,8 +326,8 @@ def write_html(data: ReportData, path: Path) -> None:
 
 def export_report(workspace: Workspace, call_id: str, out: Path, lang: str = "fr") -> Path:
     """Write a call's report to `out`; the format follows its extension."""
-    from workbench.i18n import LANGUAGES
     from workbench.store import open_store
+    from workbench.vocabulary import LANGUAGES
 
     fmt = out.suffix.lower().lstrip(".")
     if fmt not in FORMATS:

@@ -72,18 +72,25 @@ class ResultRow(BaseModel):
 
 
 def call_results(
-    store: Store, call_id: str, reference_machine: str | None = None
+    store: Store, call_id: str, reference_machine: str | None = None, *, drafts: bool = False
 ) -> list[ResultRow]:
     """One row per registered submission of the call, from its latest run.
 
-    `comparable_reason` says why a run's energy cannot be compared with the others'
-    (another machine or another measuring method); it is empty when it can.
+    Drafts (dossiers not handed in) are left out unless `drafts`: they never reach jurors,
+    rankings or the committee. `comparable_reason` says why a run's energy cannot be
+    compared with the others' (another machine or another measuring method); it is empty
+    when it can.
     """
+    from workbench.dossiers import state_of
     from workbench.runner.metering import comparability
 
-    latest = store.latest_runs(call_id)
-    reproductions = store.latest_reproductions(call_id)
     states = store.current_states(call_id)
+    latest = [
+        (sub, run)
+        for sub, run in store.latest_runs(call_id)
+        if drafts or state_of(states.get(sub.key), sub.document.get("state")) != "draft"
+    ]
+    reproductions = store.latest_reproductions(call_id)
     jury = store.jury_means(call_id)
     energies = [run.record.get("energy") if run is not None else None for _sub, run in latest]
     reasons = comparability(energies, reference_machine)
@@ -101,7 +108,7 @@ def call_results(
                 organisation=sub.organisation,
                 title=sub.title,
                 template=sub.template,
-                state=states.get(sub.key) or sub.document.get("state", "submitted"),
+                state=state_of(states.get(sub.key), sub.document.get("state")),
                 run_id=run.run_id if run else None,
                 status=run.status if run else NOT_RUN,
                 started_at=run.started_at if run else None,

@@ -418,6 +418,20 @@ class Store:
         with self.session() as s:
             return {key: state for key, state in s.execute(query)}  # later rows win
 
+    def dossier_states(self, call_id: str) -> dict[str, str]:
+        """Every registered submission's state (see `dossiers.state_of`), in two statements."""
+        from workbench.dossiers import state_of
+
+        logged = self.current_states(call_id)
+        query = select(SubmissionRow.key, SubmissionRow.document).where(
+            SubmissionRow.call_id == call_id
+        )
+        with self.session() as s:
+            return {
+                key: state_of(logged.get(key), document.get("state"))
+                for key, document in s.execute(query)
+            }
+
     def current_state(self, submission_key: str) -> str | None:
         """A submission's latest state in the audit log, None when it has none."""
         query = (
@@ -451,6 +465,7 @@ class Store:
         reason: str,
         declared: str,
         check: Callable[[str], None],
+        at: dt.datetime | None = None,
     ) -> Transition:
         """Append a change of state, read and written in one transaction.
 
@@ -477,6 +492,7 @@ class Store:
                 to_state=to_state,
                 actor=actor,
                 reason=reason,
+                created_at=at or _utcnow(),
             )
             s.add(row)
             s.flush()

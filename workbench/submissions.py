@@ -49,7 +49,19 @@ class Submission(Document):
     parameters: dict[str, Any] = Field(default_factory=dict)
     data: list[DataFile] = Field(default_factory=list)
     answers: dict[str, Any] = Field(default_factory=dict)
-    state: State = "submitted"
+    # Older workspaces only: read once as the dossier's initial state, then the store's audit
+    # log alone holds it (a folder without it is a draft until received or decided).
+    state: State | None = None
+
+    @field_validator("state")
+    @classmethod
+    def _initial_state(cls, value: State | None) -> State | None:
+        if value not in (None, "draft", "submitted"):
+            raise ValueError(
+                "only draft or submitted can be declared; later states come from the store's "
+                "audit log (workbench decide)"
+            )
+        return value
 
     @field_validator("notebook")
     @classmethod
@@ -228,7 +240,6 @@ def new_submission(
         "notebook": NOTEBOOK_FILE,
         "parameters": defaults,
         "data": [],
-        "state": "draft",
     }
     folder.mkdir(parents=True)
     shutil.copyfile(source, folder / NOTEBOOK_FILE)

@@ -97,8 +97,8 @@ def voila_config(port: int, pool_size: int = DEFAULT_POOL_SIZE) -> dict[str, Any
 def prepare_environment(workspace: Workspace, call_id: str, lang: str) -> dict[str, str]:
     """The variables the dashboard's kernels read: store, workspace, call, language."""
     from workbench.dashboards.pages import CALL_ENV, LANG_ENV
-    from workbench.i18n import LANGUAGES
     from workbench.store import open_store
+    from workbench.vocabulary import LANGUAGES
     from workbench.workspace import DB_ENV, HOME_ENV
 
     if lang not in LANGUAGES:

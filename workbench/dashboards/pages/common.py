@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from workbench.i18n import DEFAULT_LANGUAGE, LANGUAGES
+from workbench.i18n import DEFAULT_LANGUAGE
+from workbench.vocabulary import LANGUAGES
 
 if TYPE_CHECKING:
     from workbench.calls import Call

@@ -56,11 +56,14 @@ def paired_metrics(record: dict[str, Any]) -> list[str]:
 def submission_page(ctx: Context, juror: Juror, token: str, key: str) -> None:
     from workbench.charts import energy_figure, predictions_figure
     from workbench.dashboards.pages.scoring import scoring_form
+    from workbench.dossiers import current_state
     from workbench.html.render import reproduction_label
 
     sub = ctx.store.submission(key)
     if sub is None or sub.call_id != ctx.call.id:
         raise NotFoundError(key)
+    if current_state(ctx.store, key, sub.document.get("state")) == "draft":
+        raise NotFoundError(key)  # a draft is the team's, not yet the jury's
     lang = ctx.lang
     page = macros("submission")
     runs = ctx.store.runs(submission_key=key)
