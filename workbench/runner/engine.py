@@ -13,7 +13,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from jupyter_client.connect import KernelConnectionInfo
 from jupyter_client.manager import AsyncKernelManager
+from jupyter_client.provisioning import LocalProvisioner
 from papermill.clientwrap import PapermillNotebookClient
 from papermill.engines import NBClientEngine, papermill_engines
 from traitlets import List, Unicode
@@ -22,6 +24,24 @@ from workbench.runner.control import OutputBudget, RunControl, cut_error, output
 
 ENGINE_NAME = "workbench"
 KERNEL_START_TIMEOUT_S = 60.0
+
+
+class ZygoteProvisioner(LocalProvisioner):
+    """jupyter_client's local provisioner, launching through the zygote when it can."""
+
+    async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> KernelConnectionInfo:
+        from workbench.runner import zygote
+
+        level = getattr(self.parent, "isolation", None)
+        request = zygote.fork_request(cmd, kwargs, getattr(level, "fork", None))
+        if request is None:
+            return await super().launch_kernel(cmd, **kwargs)
+        kernel: Any = zygote.shared_zygote().spawn(**request)  # stands in for a Popen
+        self.process = kernel
+        # The child leads its own session (in a sandbox, the kernel inside is its child).
+        self.pid = self.pgid = kernel.pid
+        self.cwd = request["cwd"]
+        return self.connection_info
 
 
 class WorkbenchKernelManager(AsyncKernelManager):
@@ -46,7 +66,7 @@ class WorkbenchKernelManager(AsyncKernelManager):
         if zygote.enabled():
             # Forked from a process that has imported the kernel already (zygote.py).
             self.kernel_id = self.kernel_id or str(uuid.uuid4())
-            self.provisioner = zygote.provisioner_class()(
+            self.provisioner = ZygoteProvisioner(
                 kernel_id=self.kernel_id, kernel_spec=self.kernel_spec, parent=self
             )
 
