@@ -274,3 +274,43 @@ def test_a_cluster_with_a_worker_that_cannot_sandbox_is_refused_before_any_task(
     assert "worker tcp://127.0.0.1:" in message and "bubblewrap" in message
     assert message.count("worker tcp://") == 1  # only the worker without it
     assert _runs(workspace) == []
+
+
+def test_a_run_that_ended_in_a_runner_fault_is_run_again_by_the_next_batch(
+    workspace: Workspace, make_submission: MakeSubmission, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from workbench.runner.control import RunControl
+
+    def broken(self: RunControl, *args: object, **kwargs: object) -> None:
+        raise RuntimeError("runner bug")
+
+    make_submission("one")
+    with monkeypatch.context() as patch:
+        patch.setattr(RunControl, "cell_executing", broken)
+        first = run_batch(workspace, "test-call")
+    assert [r.status for r in first.records] == ["error"]
+    assert "runner fault" in first.records[0].message
+    second = run_batch(workspace, "test-call")
+    assert [r.status for r in second.records] == ["succeeded"]
+    third = run_batch(workspace, "test-call")
+    assert third.records == []
+    assert [key for key, _ in third.plan.skipped] == ["test-call/one"]
+    assert [r.status for r in _runs(workspace)] == ["error", "succeeded"]
+
+
+def test_the_wire_format_brings_a_workers_run_folder_home(
+    workspace: Workspace, make_submission: MakeSubmission, tmp_path: Path
+) -> None:
+    from workbench.runner import wire
+    from workbench.submissions import validate_submission
+
+    folder = make_submission("one", parameters={"n": 3})
+    sub, call = validate_submission(folder, workspace)
+    payload = wire.ship(folder, sub, call, run_id="r1", isolation=None, kernel_name="python3")
+    # Plain data only: what the worker gets holds no path of this machine.
+    assert str(folder) not in repr({k: v for k, v in payload.items() if k != "notebook"})
+    record = wire.land(wire.remote_execute(payload), tmp_path / "runs")
+    assert record.status == "succeeded", record.message
+    assert record.metrics["n_predictions"] == 3
+    assert Path(record.run_dir) == (tmp_path / "runs" / "r1").resolve()
+    assert Path(record.notebook).is_file() and (Path(record.run_dir) / "run.json").is_file()

@@ -160,3 +160,80 @@ def test_fingerprint_follows_inputs(workspace: Workspace, make_submission: MakeS
     with_data = fingerprint(folder / "notebook.ipynb", {"n": 1}, {"d.csv": "a" * 64}, "python3")
     assert with_data.input_sha256 != base.input_sha256
     assert base.python == ".".join(map(str, os.sys.version_info[:3]))
+
+
+# notebook in tests/notebooks/errors -> status, ename, a piece of evalue, team cell index
+ERRORS = {
+    "line_magic": ("failed", "UsageError", "`%notamagic` not found", 2),
+    "cell_magic": ("failed", "UsageError", "`%%notacellmagic` not found", 2),
+    "syntax_error": ("failed", "SyntaxError", "invalid syntax", 2),
+    "name_error": ("failed", "NameError", "'undefined_name' is not defined", 2),
+    "empty_message": ("failed", "RuntimeError", "", 2),
+    "custom_exception": ("failed", "QuotaExceeded", "quota of 3 requests exceeded", 2),
+    "no_cell_ids": ("failed", "ZeroDivisionError", "division by zero", 2),
+    "system_exit": ("incomplete", "SystemExit", "3", 2),
+    "kernel_dies": ("kernel_died", "DeadKernelError", "Kernel died", None),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ERRORS))
+def test_a_notebook_error_is_reported_as_the_notebook_raised_it(
+    workspace: Workspace, make_submission: MakeSubmission, name: str
+) -> None:
+    status, ename, evalue, index = ERRORS[name]
+    make_submission(notebook=f"errors/{name}")
+    record = run_submission(workspace, "test-call/team-a")
+    assert (record.status, record.error and record.error.ename) == (status, ename), record.message
+    assert record.error is not None and evalue in record.error.evalue
+    assert record.error.cell_index == index
+    if index is not None:
+        assert f"cell {index}" in record.message and ename in record.message
+        # the executed notebook holds the error too, as the kernel reported it
+        executed = nbformat.read(record.notebook, as_version=4)
+        outputs = [o for c in executed.cells for o in c.get("outputs", [])]
+        assert any(o.output_type == "error" and o.ename == ename for o in outputs)
+
+
+def test_a_runner_hook_that_raises_is_a_runner_fault_not_the_teams(
+    workspace: Workspace, make_submission: MakeSubmission, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from workbench.runner.control import RunControl
+
+    def broken(self: RunControl, *args: object, **kwargs: object) -> None:
+        raise KeyError("runner bug")
+
+    monkeypatch.setattr(RunControl, "cell_complete", broken)
+    make_submission()
+    record = run_submission(workspace, "test-call/team-a")
+    assert record.status == "error"
+    assert record.error is not None and record.error.ename == "ExecutionError"
+    assert "runner fault" in record.message and "KeyError: 'runner bug'" in record.message
+    log = (Path(record.run_dir) / "output.log").read_text()
+    assert "Traceback" in log and "runner bug" in log
+    assert stored(workspace, record.run_id)["status"] == "error"
+
+
+@pytest.mark.parametrize("damage", ["corrupt", "remove"])
+def test_an_unreadable_executed_notebook_is_never_a_success(
+    workspace: Workspace,
+    make_submission: MakeSubmission,
+    monkeypatch: pytest.MonkeyPatch,
+    damage: str,
+) -> None:
+    import papermill
+
+    real = papermill.execute_notebook
+
+    def execute_then_damage(input_path: str, output_path: str, **kwargs: object) -> object:
+        result = real(input_path, output_path, **kwargs)
+        if damage == "corrupt":
+            Path(output_path).write_text('{"cells": [', encoding="utf-8")
+        else:
+            Path(output_path).unlink()
+        return result
+
+    monkeypatch.setattr(papermill, "execute_notebook", execute_then_damage)
+    make_submission()
+    record = run_submission(workspace, "test-call/team-a")
+    assert record.status == "error", record.message
+    assert "executed notebook is unreadable" in record.message

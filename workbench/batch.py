@@ -255,6 +255,7 @@ class DaskExecutor(Executor):
                 "running on a cluster needs Dask distributed: pip install 'workbench[dask]'"
             ) from exc
         from workbench.errors import ExecutionError
+        from workbench.runner import wire
 
         try:
             client = Client(self.scheduler, timeout=30)
@@ -266,12 +267,20 @@ class DaskExecutor(Executor):
             _check_workers(client, {job.isolation or job.call.protocol.isolation for job in jobs})
             futures = {}
             for job in jobs:
-                future = client.submit(remote_execute, ship(job), key=f"workbench-{job.run_id}")
+                payload = wire.ship(
+                    job.folder,
+                    job.submission,
+                    job.call,
+                    run_id=job.run_id,
+                    isolation=job.isolation,
+                    kernel_name=job.kernel_name,
+                )
+                future = client.submit(wire.remote_execute, payload, key=f"workbench-{job.run_id}")
                 futures[future] = job
                 started(job, None)
             for future in as_completed(futures):
                 job = futures[future]
-                yield job, land(future.result(), runs_dir)
+                yield job, wire.land(future.result(), runs_dir)
         finally:
             client.close()
 
@@ -326,65 +335,6 @@ class ExecutorRegistry:
 executors = ExecutorRegistry()
 executors.register(LocalExecutor)
 executors.register(DaskExecutor)
-
-
-def ship(job: Job) -> dict[str, Any]:
-    """Everything a worker needs, as plain data: no shared filesystem."""
-    return {
-        "submission": job.submission.model_dump(mode="json"),
-        "call": job.call.model_dump(mode="json"),
-        "notebook": (job.folder / job.submission.notebook).read_bytes(),
-        "data": {item.path: (job.folder / item.path).read_bytes() for item in job.submission.data},
-        "run_id": job.run_id,
-        "isolation": job.isolation,
-        "kernel_name": job.kernel_name,
-    }
-
-
-def remote_execute(payload: dict[str, Any]) -> dict[str, Any]:
-    """Runs on a worker: rebuild the submission in a scratch folder, execute, send back."""
-    import shutil
-    import tempfile
-
-    from workbench.calls import Call
-    from workbench.runner.execute import execute_submission
-    from workbench.submissions import Submission
-
-    sub = Submission.model_validate(payload["submission"])
-    call = Call.model_validate(payload["call"])
-    scratch = Path(tempfile.mkdtemp(prefix="workbench-task-"))
-    try:
-        folder = scratch / "submission"
-        folder.mkdir()
-        (folder / sub.notebook).write_bytes(payload["notebook"])
-        for rel, content in payload["data"].items():
-            (folder / rel).parent.mkdir(parents=True, exist_ok=True)
-            (folder / rel).write_bytes(content)
-        record = execute_submission(
-            folder,
-            sub,
-            call,
-            scratch / "runs",
-            isolation=payload["isolation"],
-            kernel_name=payload["kernel_name"],
-            run_id=payload["run_id"],
-        )
-        run_dir = Path(record.run_dir)
-        files = {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()}
-        return {"record": record.model_dump(mode="json"), "files": files}
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-
-
-def land(result: dict[str, Any], runs_dir: Path) -> RunRecord:
-    """Write a worker's run folder here and point the record at it."""
-    record = RunRecord.model_validate(result["record"])
-    run_dir = (runs_dir / record.run_id).resolve()
-    run_dir.mkdir(parents=True, exist_ok=False)
-    for name, content in result["files"].items():
-        (run_dir / Path(name).name).write_bytes(content)
-    notebook = run_dir / Path(record.notebook).name
-    return record.model_copy(update={"run_dir": str(run_dir), "notebook": str(notebook)})
 
 
 @dataclass

@@ -320,12 +320,12 @@ class Store:
 
     def finished_inputs(self, call_id: str) -> set[tuple[str, str]]:
         """(submission, input fingerprint) pairs that already have a finished run."""
-        from workbench.runner.records import FINAL_STATUSES
+        from workbench.runner.records import SETTLED_STATUSES
 
         query = (
             select(RunRow.submission_key, RunRow.input_sha256)
             .where(RunRow.call_id == call_id)
-            .where(RunRow.status.in_(FINAL_STATUSES))
+            .where(RunRow.status.in_(SETTLED_STATUSES))
             .distinct()
         )
         with self.session() as s:

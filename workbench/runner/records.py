@@ -12,14 +12,22 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from workbench.runner.metering import Energy
 
-Status = Literal["running", "succeeded", "failed", "timed_out", "kernel_died", "incomplete"]
+# `error` is the runner's own fault (a bug, an unreadable executed notebook): the team's
+# notebook is not to blame, and the run says nothing about it.
+Status = Literal[
+    "running", "succeeded", "failed", "timed_out", "kernel_died", "incomplete", "error"
+]
 FINAL_STATUSES: tuple[Status, ...] = (
     "succeeded",
     "failed",
     "timed_out",
     "kernel_died",
     "incomplete",
+    "error",
 )
+# Final statuses that say how the team's notebook ran: a batch does not run again an
+# input that has one. An `error` run is run again by the next batch.
+SETTLED_STATUSES: tuple[Status, ...] = tuple(s for s in FINAL_STATUSES if s != "error")
 
 
 def new_run_id(now: dt.datetime | None = None) -> str:

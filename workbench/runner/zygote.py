@@ -45,7 +45,6 @@ import socket
 import sys
 import threading
 from collections.abc import Iterator
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -578,28 +577,6 @@ def fork_request(
                 env = allowed_env(env)
             return {"argv": cmd[4:], "cwd": str(kwargs.get("cwd") or Path.cwd()), "env": env}
     return None
-
-
-@lru_cache(maxsize=1)
-def provisioner_class() -> type:
-    """jupyter_client's local provisioner, launching through the zygote when it can."""
-    from jupyter_client.connect import KernelConnectionInfo
-    from jupyter_client.provisioning import LocalProvisioner
-
-    class ZygoteProvisioner(LocalProvisioner):
-        async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> KernelConnectionInfo:
-            level = getattr(self.parent, "isolation", None)
-            request = fork_request(cmd, kwargs, getattr(level, "fork", None))
-            if request is None:
-                return await super().launch_kernel(cmd, **kwargs)
-            kernel: Any = shared_zygote().spawn(**request)  # stands in for a Popen
-            self.process = kernel
-            # The child leads its own session (in a sandbox, the kernel inside is its child).
-            self.pid = self.pgid = kernel.pid
-            self.cwd = request["cwd"]
-            return self.connection_info
-
-    return ZygoteProvisioner
 
 
 if __name__ == "__main__":
