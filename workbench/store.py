@@ -1,4 +1,4 @@
-"""The store: SQLAlchemy models and every query the rest of the workbench makes.
+"""The store: every query the rest of the workbench makes, over the tables of `tables`.
 
 SQLite (WAL mode) by default; any SQLAlchemy URL, PostgreSQL included, through `--db`
 or `WORKBENCH_DB`. Runs are appended: a run row changes only through its own status
@@ -12,26 +12,46 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import (
-    JSON,
-    DateTime,
-    Float,
-    ForeignKey,
-    Index,
-    String,
-    Text,
-    UniqueConstraint,
     create_engine,
     event,
     func,
     select,
 )
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
+from sqlalchemy.orm import Session
 
 from workbench.errors import StoreError
+from workbench.tables import (
+    Base,
+    CallRow,
+    JurorRow,
+    MetricRow,
+    ReproductionRow,
+    RunRow,
+    ScoreRow,
+    SubmissionRow,
+    TransitionRow,
+    _utcnow,
+)
+
+__all__ = [  # the tables are re-exported: callers name them through the store
+    "Base",
+    "CallRow",
+    "JurorRow",
+    "MetricRow",
+    "ReproductionRow",
+    "RunEnergy",
+    "RunRow",
+    "ScoreRow",
+    "Store",
+    "SubmissionRow",
+    "TransitionRow",
+    "open_engine",
+    "open_store",
+]
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -40,132 +60,6 @@ if TYPE_CHECKING:
     from workbench.dossiers import Transition
     from workbench.runner.records import RunRecord
     from workbench.submissions import Submission
-
-
-def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-class Base(DeclarativeBase):
-    type_annotation_map: ClassVar[dict[Any, Any]] = {
-        dict[str, Any]: JSON,
-        dt.datetime: DateTime(timezone=True),
-    }
-
-
-class CallRow(Base):
-    __tablename__ = "calls"
-
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    title: Mapped[str] = mapped_column(Text)
-    funder: Mapped[str] = mapped_column(Text)
-    document: Mapped[dict[str, Any]]
-    registered_at: Mapped[dt.datetime] = mapped_column(default=_utcnow)
-
-
-class SubmissionRow(Base):
-    __tablename__ = "submissions"
-
-    key: Mapped[str] = mapped_column(String(129), primary_key=True)  # "call/id"
-    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id"), index=True)
-    submission_id: Mapped[str] = mapped_column(String(64))
-    team: Mapped[str] = mapped_column(Text)
-    organisation: Mapped[str] = mapped_column(Text)
-    title: Mapped[str] = mapped_column(Text)
-    template: Mapped[str] = mapped_column(String(64))
-    document: Mapped[dict[str, Any]]
-    registered_at: Mapped[dt.datetime] = mapped_column(default=_utcnow)
-
-
-class RunRow(Base):
-    __tablename__ = "runs"
-    __table_args__ = (Index("ix_runs_submission_started", "submission_key", "started_at"),)
-
-    run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    submission_key: Mapped[str] = mapped_column(ForeignKey("submissions.key"))
-    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id"), index=True)
-    status: Mapped[str] = mapped_column(String(16), index=True)
-    started_at: Mapped[dt.datetime]
-    finished_at: Mapped[dt.datetime | None]
-    duration_s: Mapped[float | None] = mapped_column(Float)
-    isolation: Mapped[str] = mapped_column(String(16))
-    input_sha256: Mapped[str] = mapped_column(String(64), index=True)
-    fingerprint_digest: Mapped[str] = mapped_column(String(64))
-    energy_kwh: Mapped[float | None] = mapped_column(Float)
-    co2e_g: Mapped[float | None] = mapped_column(Float)
-    energy_method: Mapped[str | None] = mapped_column(String(16))
-    machine_fingerprint: Mapped[str | None] = mapped_column(String(16))
-    record: Mapped[dict[str, Any]]
-
-    metrics: Mapped[list[MetricRow]] = relationship(back_populates="run", lazy="selectin")
-
-
-class MetricRow(Base):
-    __tablename__ = "metrics"
-    __table_args__ = (UniqueConstraint("run_id", "name"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
-    run_id: Mapped[str] = mapped_column(ForeignKey("runs.run_id"), index=True)
-    name: Mapped[str] = mapped_column(String(128))
-    value: Mapped[float] = mapped_column(Float)
-
-    run: Mapped[RunRow] = relationship(back_populates="metrics")
-
-
-class ReproductionRow(Base):
-    """A reproduction verdict; appended, never updated."""
-
-    __tablename__ = "reproductions"
-
-    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
-    submission_key: Mapped[str] = mapped_column(ForeignKey("submissions.key"), index=True)
-    reference_run_id: Mapped[str] = mapped_column(ForeignKey("runs.run_id"))
-    verdict: Mapped[str] = mapped_column(String(16))
-    result: Mapped[dict[str, Any]]
-    created_at: Mapped[dt.datetime] = mapped_column(default=_utcnow)
-
-
-class TransitionRow(Base):
-    """One change of a dossier's state: the audit log, appended, never updated."""
-
-    __tablename__ = "transitions"
-
-    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
-    submission_key: Mapped[str] = mapped_column(ForeignKey("submissions.key"), index=True)
-    from_state: Mapped[str] = mapped_column(String(16))
-    to_state: Mapped[str] = mapped_column(String(16))
-    actor: Mapped[str] = mapped_column(Text)
-    reason: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[dt.datetime] = mapped_column(default=_utcnow)
-
-
-class JurorRow(Base):
-    """A juror of one call. Only the sha256 of their personal token is stored."""
-
-    __tablename__ = "jurors"
-    __table_args__ = (UniqueConstraint("call_id", "name"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
-    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id"), index=True)
-    name: Mapped[str] = mapped_column(Text)
-    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
-    conflicts: Mapped[list[str]] = mapped_column(JSON, default=list)  # submission keys
-    created_at: Mapped[dt.datetime] = mapped_column(default=_utcnow)
-
-
-class ScoreRow(Base):
-    """One saved jury score; appended, never updated: a juror's latest row is their score."""
-
-    __tablename__ = "scores"
-    __table_args__ = (Index("ix_scores_submission_juror", "submission_key", "juror_id"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
-    juror_id: Mapped[int] = mapped_column(ForeignKey("jurors.id"), index=True)
-    submission_key: Mapped[str] = mapped_column(ForeignKey("submissions.key"))
-    values: Mapped[dict[str, Any]] = mapped_column("criterion_values", JSON)
-    comment: Mapped[str] = mapped_column(Text, default="")
-    weighted_total: Mapped[float] = mapped_column(Float)
-    created_at: Mapped[dt.datetime] = mapped_column(default=_utcnow)
 
 
 class RunEnergy(NamedTuple):

@@ -84,7 +84,7 @@ def read_revision(connection: Connection) -> str | None:
 def _workbench_tables(connection: Connection) -> set[str]:
     from sqlalchemy import inspect
 
-    from workbench.store import Base
+    from workbench.tables import Base
 
     return set(inspect(connection).get_table_names()) & set(Base.metadata.tables)
 

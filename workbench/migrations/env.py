@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from workbench.store import Base
+from workbench.tables import Base
 
 connection = context.config.attributes["connection"]
 context.configure(
