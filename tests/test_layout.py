@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -91,9 +92,52 @@ def test_importing_the_runner_loads_neither_the_store_nor_sqlalchemy() -> None:
     assert json.loads(done.stdout) == []
 
 
-@pytest.mark.parametrize(
-    "path", [*runner_modules(), ROOT / "workbench" / "batch.py"], ids=lambda p: p.name
-)
+PACKAGE = ROOT / "workbench"
+MODULES = sorted(p for p in PACKAGE.rglob("*.py") if "versions" not in p.parts)
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))
 def test_modules_stay_under_600_lines(path: Path) -> None:
     lines = len(path.read_text(encoding="utf-8").splitlines())
     assert lines < MAX_LINES, f"{path.relative_to(ROOT)} has {lines} lines"
+
+
+def documented_modules(text: str) -> set[str]:
+    """The names in the first column of the architecture page's module table, and the
+    submodules named in backticks in its rows for packages (`runner/`: `records`, ...)."""
+    names: set[str] = set()
+    for line in text.splitlines():
+        cells = line.split("|")
+        if len(cells) < 3 or not cells[1].strip().startswith("`"):
+            continue
+        name = cells[1].strip().strip("`")
+        names.add(name.rstrip("/"))
+        if name.endswith("/"):
+            names.update(f"{name}{sub}" for sub in re.findall(r"`(\w+)`", cells[2]))
+    return names
+
+
+def package_modules() -> set[str]:
+    """Top-level modules and packages, and the modules of the packages that have several."""
+    found = set()
+    for path in PACKAGE.iterdir():
+        if path.suffix == ".py" and path.stem != "__init__":
+            found.add(path.stem)
+        elif (path.is_dir() and (path / "__init__.py").exists()) or path.name == "resources":
+            found.add(path.name)
+    for package in ("runner", "cli"):
+        found.update(f"{package}/{p.stem}" for p in (PACKAGE / package).glob("[!_]*.py"))
+    return found
+
+
+def test_the_architecture_page_names_every_module() -> None:
+    documented = documented_modules((ROOT / "docs" / "architecture.md").read_text("utf-8"))
+    missing = package_modules() - documented
+    assert not missing, f"docs/architecture.md's module table does not name {sorted(missing)}"
+    gone = {name for name in documented if name.split("/")[0] not in package_modules()}
+    assert not gone, f"docs/architecture.md names modules that do not exist: {sorted(gone)}"
+
+
+def test_the_table_reader_finds_rows_and_submodules() -> None:
+    text = "| module | owns |\n|---|---|\n| `calls` | x |\n| `runner/` | `records` (a), `wire` |\n"
+    assert documented_modules(text) == {"calls", "runner", "runner/records", "runner/wire"}
