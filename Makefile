@@ -8,13 +8,15 @@ WB := $(BIN)/workbench
 .PHONY: demo test lint typecheck pytest clean system-demo system-test
 
 # Debian packages, installed only when missing: bubblewrap runs the kernels of calls whose
-# isolation is `sandbox`; Debian's chromium drives the dashboards' browser tests.
+# isolation is `sandbox`; Debian's chromium drives the dashboards' browser tests; the
+# tests start a throwaway PostgreSQL server (never the system's) from postgresql's binaries.
 define need_debian
 	@missing=""; \
 	for pkg in $(1); do \
 		case $$pkg in \
 			bubblewrap) command -v bwrap >/dev/null 2>&1 || missing="$$missing $$pkg" ;; \
 			chromium) [ -x /usr/bin/chromium ] || missing="$$missing $$pkg" ;; \
+			postgresql) ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing $$pkg" ;; \
 		esac; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -31,7 +33,7 @@ system-demo:
 	$(call need_debian,bubblewrap)
 
 system-test:
-	$(call need_debian,bubblewrap chromium)
+	$(call need_debian,bubblewrap chromium postgresql)
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

@@ -241,5 +241,5 @@ def test_bad_report_requests(committee: Workspace, tmp_path: Path) -> None:
     result = CliRunner().invoke(
         main, ["-w", str(committee.root), "report", "test-call", "--out", str(tmp_path / "r.pdf")]
     )
-    assert result.exit_code == 2 and ".xlsx, .html or .csv" in result.stderr
+    assert result.exit_code == 2 and ".xlsx, .html, .csv" in result.stderr
     assert not (tmp_path / "r.pdf").exists()

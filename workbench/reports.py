@@ -331,15 +331,13 @@ def export_report(workspace: Workspace, call_id: str, out: Path, lang: str = "fr
 
     fmt = out.suffix.lower().lstrip(".")
     if fmt not in FORMATS:
-        raise InputError(f"{out}: the report format follows the extension: .xlsx, .html or .csv")
+        known = ", ".join(f".{f}" for f in FORMATS)
+        raise InputError(f"{out}: the report format follows the extension: {known}")
     if lang not in LANGUAGES:
-        raise InputError(f"unknown language {lang!r} (fr or en)")
+        raise InputError(f"unknown language {lang!r} ({' or '.join(LANGUAGES)})")
     call = workspace.call(call_id)
-    store = open_store(workspace.db_url)
-    try:
+    with open_store(workspace.db_url) as store:
         data = report_data(store, call, lang)
-    finally:
-        store.close()
     out.parent.mkdir(parents=True, exist_ok=True)
     {"xlsx": write_xlsx, "html": write_html, "csv": write_csv}[fmt](data, out)
     return out
