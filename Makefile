@@ -48,10 +48,14 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.installed-run
 
 demo: $(VENV)/.installed-run system-demo
+	@# A store made by an earlier version is brought to the code's schema first.
+	$(WB) db upgrade
 	$(WB) validate
 	@# A batch records every run, failed ones included, and skips what already ran.
 	@for call in calls/*.yaml; do $(WB) batch "$$(basename $$call .yaml)" || exit $$?; done
 	@for call in calls/*.yaml; do $(WB) results "$$(basename $$call .yaml)"; done
+	@# The whole journey of a call with two teams: kit, own notebook, pack, receive, batch, report.
+	bash demo/journey.sh $(WB)
 	@echo "Jury dashboards: $(WB) jury add diat 'A juror' prints a personal link, then $(WB) serve diat"
 
 lint: $(VENV)/.installed-test

@@ -1,0 +1,45 @@
+"""A call's whole journey through the real commands, as `make demo` shows it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, requires_sandbox
+
+pytestmark = pytest.mark.kernel
+
+
+@requires_sandbox
+def test_kit_to_report_with_two_teams(tmp_path: Path) -> None:
+    workbench = Path(sys.executable).parent / "workbench"
+    env = {**os.environ, "JOURNEY_OUT": str(tmp_path)}
+    env.pop("WORKBENCH_HOME", None)
+    env.pop("WORKBENCH_DB", None)
+    done = subprocess.run(
+        ["bash", str(ROOT / "demo" / "journey.sh"), str(workbench)],
+        capture_output=True, text=True, env=env, timeout=900,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    funder = tmp_path / "funder"
+    # Both bundles landed, each with its receipt, and ran in the funder's batch.
+    for key in ("eau-clairval", "usagers-val-d-ambre"):
+        assert (funder / "submissions" / "diat" / key / "submission.yaml").is_file()
+        receipt = json.loads((funder / "receipts" / "diat" / f"{key}-1.json").read_text())
+        assert receipt["late"] is False
+    results = subprocess.run(
+        [workbench, "results", "diat", "--format", "json"],
+        capture_output=True, text=True, cwd=funder, env=env, check=True,
+    ).stdout  # fmt: skip
+    rows = {row["submission"]: row for row in json.loads(results)}
+    assert set(rows) == {"diat/eau-clairval", "diat/usagers-val-d-ambre"}
+    assert {row["state"] for row in rows.values()} == {"submitted"}
+    assert {row["status"] for row in rows.values()} == {"succeeded"}
+    assert rows["diat/usagers-val-d-ambre"]["template"] == "custom"
+    report = (tmp_path / "diat-report.html").read_text(encoding="utf-8")
+    assert "Clairval" in report and "Val d&#39;Ambre" in report
