@@ -30,7 +30,7 @@ from workbench.cli import main
 from workbench.dashboards import outputs, pages
 from workbench.dashboards.server import voila_config
 from workbench.errors import InvalidError, NotFoundError
-from workbench.i18n import LANGUAGES, TEXTS, t
+from workbench.i18n import TEXTS, t
 from workbench.jury import (
     AccessDenied,
     ConflictOfInterest,
@@ -45,6 +45,7 @@ from workbench.jury import (
 )
 from workbench.store import JurorRow, ScoreRow, open_store
 from workbench.submissions import load_submission
+from workbench.vocabulary import LANGUAGES
 from workbench.workspace import Workspace
 
 CHROMIUM = Path("/usr/bin/chromium")
