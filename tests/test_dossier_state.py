@@ -106,3 +106,16 @@ def test_drafts_cannot_be_scored_nor_counted_for_the_jury(
         jury.save_score(store, call, token, "test-call/handed-in", {"benefit": 1, "frugality": 1})
         (alice,) = jury.store_progress(store, "test-call")
     assert (alice.scored, alice.to_score) == (1, 1)
+
+
+def test_validate_notes_an_older_state_key(
+    workspace: Workspace, make_submission: MakeSubmission
+) -> None:
+    from workbench.validation import validate
+
+    folder = make_submission(state="submitted")
+    report = validate(workspace, [folder])
+    assert report.ok
+    assert any("state: 'submitted' is read only while" in note for note in report.notes)
+    (fresh,) = [new_submission(workspace, "test-call", "ok", "fresh", "Team")]
+    assert not any("state:" in note for note in validate(workspace, [fresh]).notes)

@@ -39,7 +39,14 @@ def _check_submission(folder: Path, workspace: Workspace, report: ValidationRepo
     report.checked.append(str(folder))
     # Said even when the submission has problems: it changes what its energy figures mean.
     try:
-        notebook = folder / load_submission(folder).notebook
+        sub = load_submission(folder)
+        if sub.state is not None:
+            report.notes.append(
+                f"{folder / 'submission.yaml'}: state: {sub.state!r} is read only while the "
+                "store's audit log is empty; from then on hand-ins (workbench receive) and "
+                "decisions (workbench decide) hold the state: the key can go"
+            )
+        notebook = folder / sub.notebook
         if not has_phase_tags(read_notebook(notebook)):
             report.notes.append(f"{notebook}: {NO_PHASE_TAGS}")
     except InputError:
