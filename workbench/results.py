@@ -45,6 +45,14 @@ class ResultRow(BaseModel):
     reproduction: dict[str, Any] | None = None
     jurors: int = 0
     jury_score: float | None = None
+    # Repeated runs of the same input (the call's `protocol.repeats`): `energy` holds their
+    # medians, and each interval is a 95 % interval across them (None with fewer than two).
+    repeats: int = 1
+    total_kwh_ci95: tuple[float, float] | None = None
+    wh_per_1000_predictions_ci95: tuple[float, float] | None = None
+    ai_minus_baseline_kwh: float | None = None
+    ai_minus_baseline_kwh_ci95: tuple[float, float] | None = None
+    phases_ci95: dict[str, tuple[float, float]] = {}
 
     @property
     def submission_id(self) -> str:

@@ -354,6 +354,11 @@ class Energy(BaseModel):
     country_iso_code: str
     pue: float
     carbon_intensity_g_per_kwh: float | None = None
+    # Figures that cannot be known for this run, each with its reason (their value is None,
+    # never 0): e.g. {"ai_kwh": "no cell is tagged train or inference"}.
+    unknown: dict[str, str] = Field(default_factory=dict)
+    # The measuring method's relative uncertainty (0.1 = ±10 %), from `METHOD_UNCERTAINTY`.
+    method_uncertainty: float | None = None
 
 
 def carbon_intensity(country_iso_code: str) -> float:
