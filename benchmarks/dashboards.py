@@ -128,6 +128,7 @@ def populate(url: str, runs_dir: Path) -> tuple[str, str]:
             title=f"Démonstrateur frugal n° {i}",
             template=template,
             answers={"data-open": bool(i % 2), "replication": "Oui.", "hosting": "on-premises"},
+            state="submitted",  # handed in: drafts never reach the jury
         )
         store.register(call, sub)
         truth = [100 + 20 * math.sin(d / 5) + rng.gauss(0, 3) for d in range(120)]
