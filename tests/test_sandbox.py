@@ -477,6 +477,9 @@ def test_a_batch_of_every_fault_finishes_with_the_right_statuses(
         "read_outside": {"paths": secrets},
         "write_outside": {"paths": str(workspace.root / "pwned.txt")},
         "parameter_literal": {"text": HOSTILE_TEXT},
+        # Past the 10 MB budget, yet light enough to finish well within the time limit on
+        # a loaded machine (the flood's own test above prints 200 MB).
+        "output_flood": {"megabytes": 30},
     }
     refs = {case: faults(case, **parameters.get(case, {})) for case in EXPECTED}
     records = {case: run(workspace, ref) for case, ref in refs.items()}
