@@ -10,7 +10,9 @@ with `s` the sample standard deviation and `t` Student's quantile at K-1 degrees
 (a t-interval on the K values). The median is shown because one disturbed run moves it less
 than the mean. The interval is widened, if ever needed, to contain the median: with skewed
 runs and K of 7 or more the median can fall outside mean ± t·s/√K, and a figure outside its
-own error bar would mislead. With fewer than two runs there is no interval (None).
+own error bar would mislead. An energy's interval is cut at 0, which no energy is below
+(a difference of energies, AI minus baseline, is not cut). With fewer than two runs there is
+no interval (None).
 
 `energy_summary` computes every figure of a result row from the runs' `Energy` records.
 """
@@ -69,15 +71,17 @@ def median(values: Sequence[float]) -> float:
     return float(statistics.median(values))
 
 
-def ci95(values: Sequence[float]) -> Interval | None:
-    """mean ± t(0.975, K-1)·s/√K, widened to contain the median; None for fewer than 2 values."""
+def ci95(values: Sequence[float], floor: float | None = None) -> Interval | None:
+    """mean ± t(0.975, K-1)·s/√K, widened to contain the median and cut at `floor` (an
+    energy is never below 0); None for fewer than two values."""
     k = len(values)
     if k < 2:
         return None
     mean = statistics.fmean(values)
     half = t_quantile(k - 1) * statistics.stdev(values) / math.sqrt(k)
     middle = median(values)
-    return (min(mean - half, middle), max(mean + half, middle))
+    low, high = min(mean - half, middle), max(mean + half, middle)
+    return (low if floor is None else max(low, floor), high)
 
 
 @dataclass(frozen=True)
@@ -120,7 +124,7 @@ def energy_summary(energies: Sequence[Energy], latest: Energy | None = None) -> 
     for phase in sorted({p for e in measured for p in e.phases}):
         values = [e.phases.get(phase, 0.0) for e in measured]  # a phase a run lacks cost 0
         phases[phase] = median(values)
-        interval = ci95(values)
+        interval = ci95(values, floor=0.0)
         if interval is not None:
             phases_ci95[phase] = interval
     update["phases"] = phases
@@ -137,8 +141,8 @@ def energy_summary(energies: Sequence[Energy], latest: Energy | None = None) -> 
     return EnergySummary(
         runs=len(measured),
         energy=latest.model_copy(update=update),
-        total_kwh_ci95=ci95(totals) if totals else None,
-        wh_per_1000_predictions_ci95=ci95(per_prediction) if per_prediction else None,
+        total_kwh_ci95=ci95(totals, floor=0.0) if totals else None,
+        wh_per_1000_predictions_ci95=ci95(per_prediction, floor=0.0) if per_prediction else None,
         ai_minus_baseline_kwh=median(differences) if differences else None,
         ai_minus_baseline_kwh_ci95=ci95(differences) if differences else None,
         phases_ci95=phases_ci95,
