@@ -314,3 +314,41 @@ def test_the_wire_format_brings_a_workers_run_folder_home(
     assert record.metrics["n_predictions"] == 3
     assert Path(record.run_dir) == (tmp_path / "runs" / "r1").resolve()
     assert Path(record.notebook).is_file() and (Path(record.run_dir) / "run.json").is_file()
+
+
+def test_repeats_run_interleaved_resume_and_give_medians_intervals_and_a_verdict(
+    workspace: Workspace, make_submission: MakeSubmission
+) -> None:
+    call = {**TEST_CALL, "protocol": {**TEST_CALL["protocol"], "repeats": 3}}
+    write_yaml(workspace.calls_dir / "test-call.yaml", call)
+    make_submission("a")
+    make_submission("b", parameters={"n": 6})
+    first = CliRunner().invoke(
+        main, ["-w", str(workspace.root), "batch", "test-call", "--workers", "1"]
+    )
+    assert first.exit_code == 0, first.output
+    assert "6 run(s), 0 invalid, 0 skipped" in first.output
+    assert "test-call/a: reproduced against run" in first.output
+    assert "(3 runs of the same input)" in first.output
+    runs = _runs(workspace)
+    assert [r.status for r in runs] == ["succeeded"] * 6
+    # Interleaved: every submission's first run, then every second run, then every third.
+    assert [r.submission_key[-1] for r in runs] == list("ababab")
+    again = run_batch(workspace, "test-call")
+    assert again.records == [] and again.reproductions == []
+    assert [reason for _, reason in again.plan.skipped] == [
+        "already run 3 times with the same input (use --rerun)"
+    ] * 2
+    result = CliRunner().invoke(
+        main, ["-w", str(workspace.root), "results", "test-call", "--format", "json"]
+    )
+    rows = json.loads(result.stdout)
+    assert [row["repeats"] for row in rows] == [3, 3]
+    for row in rows:
+        assert row["reproduction"]["verdict"] == "reproduced"
+        assert len(row["reproduction"]["run_ids"]) == 2
+        assert row["energy"]["measured"]
+        low, high = row["total_kwh_ci95"]
+        assert 0 <= low <= row["energy"]["total_kwh"] <= high  # an energy is never below 0
+        for phase, (low, high) in row["phases_ci95"].items():
+            assert 0 <= low <= row["energy"]["phases"][phase] <= high

@@ -8,14 +8,22 @@ Executors share one interface and live in a registry, like the isolation levels:
             parameters and data, runs the sandboxed, metered execution on the worker and
             returns the record and the executed notebook; only this process writes the store
 
-A batch is resumable: a submission whose input fingerprint already has a finished run is
-skipped unless `rerun` is asked.
+A call's `protocol.repeats` (K) runs each submission K times, each run in a fresh kernel and
+stored as its own run. The runs are interleaved across submissions (every submission's first
+run, then every second run, ...), so that a drift of the machine during the batch does not
+favour one dossier. Repeats cost K times the runs and nothing more: the zygote and the
+hardware detection are prepared once per batch. Once a submission has its K runs, they give
+its reproduction verdict (`reproduction.repeats_verdict`), as `reproduce` does.
+
+A batch is resumable: a submission whose input fingerprint already has K settled runs is
+skipped unless `rerun` is asked, and one that has fewer runs only the missing repeats.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +35,7 @@ from workbench.workspace import Workspace
 
 if TYPE_CHECKING:
     from workbench.calls import Call
+    from workbench.reproduction import Reproduction
     from workbench.store import Store
     from workbench.submissions import Submission
 
@@ -88,6 +97,16 @@ class Job:
     run_id: str
     isolation: str | None
     kernel_name: str
+    repeat: int = 1  # which of the submission's `repeats` runs this is, from 1
+    repeats: int = 1
+    input_sha256: str = ""
+
+    @property
+    def label(self) -> str:
+        """The submission, and which run of it this is when it has repeats: `a run 2/3`."""
+        if self.repeats < 2:
+            return self.submission.id
+        return f"{self.submission.id} run {self.repeat}/{self.repeats}"
 
 
 @dataclass
@@ -117,7 +136,12 @@ def plan_batch(
     isolation: str | None = None,
     kernel_name: str = "python3",
 ) -> BatchPlan:
-    """Validate every submission of a call and decide which to run."""
+    """Validate every submission of a call and decide which runs to make, interleaved.
+
+    Each valid submission needs `protocol.repeats` settled runs of its current input; the
+    jobs are its missing ones, in rounds: every submission's next run before anyone's
+    following one.
+    """
     from workbench.dossiers import state_of
     from workbench.submissions import validate_submission
 
@@ -127,9 +151,11 @@ def plan_batch(
     unknown = wanted - {f.name for f in folders}
     if unknown:
         raise NotFoundError(f"call {call_id!r} has no submission {', '.join(sorted(unknown))}")
-    finished = set() if rerun else store.finished_inputs(call_id)
+    repeats = call.protocol.repeats
+    settled = {} if rerun else store.settled_counts(call_id)
     states = store.current_states(call_id)  # once for the call, not once per dossier
     plan = BatchPlan()
+    pending: list[list[Job]] = []
     for folder in folders:
         if wanted and folder.name not in wanted:
             continue
@@ -143,12 +169,27 @@ def plan_batch(
         if state_of(states.get(key), sub.state) == "draft":
             plan.skipped.append((key, "draft: not submitted yet"))
             continue
-        if (key, input_sha256(folder, sub, kernel_name)) in finished:
-            plan.skipped.append((key, "already run with the same input (use --rerun)"))
+        sha = input_sha256(folder, sub, kernel_name)
+        done = settled.get((key, sha), 0)
+        if done >= repeats:
+            times = "" if repeats == 1 else f" {done} times"
+            plan.skipped.append((key, f"already run{times} with the same input (use --rerun)"))
             continue
         store.register(call, sub)
-        plan.jobs.append(Job(folder, sub, call, new_run_id(), isolation, kernel_name))
+        pending.append(
+            [
+                Job(folder, sub, call, new_run_id(), isolation, kernel_name, n, repeats, sha)
+                for n in range(done + 1, repeats + 1)
+            ]
+        )
+    plan.jobs = interleave(pending)
     return plan
+
+
+def interleave(queues: list[list[Job]]) -> list[Job]:
+    """Round-robin: the first job of every queue, then the second of every queue, ..."""
+    longest = max((len(queue) for queue in queues), default=0)
+    return [queue[i] for i in range(longest) for queue in queues if i < len(queue)]
 
 
 # `started` gets the record in `running` state when the run starts here (local), None when
@@ -212,23 +253,38 @@ class LocalExecutor(Executor):
         from workbench.runner.execute import execute_submission
 
         slot = threading.BoundedSemaphore(self.workers)
+        # Runs start in the plan's order (its interleaving is what makes repeats fair):
+        # each waits for the previous one's start, which comes before its kernel's.
+        starts = [threading.Event() for _ in jobs]
 
-        def one(job: Job) -> RunRecord:
-            return execute_submission(
-                job.folder,
-                job.submission,
-                job.call,
-                runs_dir,
-                isolation=job.isolation,
-                kernel_name=job.kernel_name,
-                run_id=job.run_id,
-                on_start=lambda record: started(job, record),
-                slot=slot,
-            )
+        def one(index: int, job: Job) -> RunRecord:
+            if index:
+                starts[index - 1].wait()
+
+            def on_start(record: RunRecord) -> None:
+                try:
+                    started(job, record)
+                finally:
+                    starts[index].set()
+
+            try:
+                return execute_submission(
+                    job.folder,
+                    job.submission,
+                    job.call,
+                    runs_dir,
+                    isolation=job.isolation,
+                    kernel_name=job.kernel_name,
+                    run_id=job.run_id,
+                    on_start=on_start,
+                    slot=slot,
+                )
+            finally:
+                starts[index].set()  # also when it failed before starting
 
         threads = 2 * self.workers
         with ThreadPoolExecutor(threads, thread_name_prefix="workbench-run") as pool:
-            futures = {pool.submit(one, job): job for job in jobs}
+            futures = {pool.submit(one, i, job): job for i, job in enumerate(jobs)}
             for future in as_completed(futures):
                 yield futures[future], future.result()
 
@@ -266,7 +322,7 @@ class DaskExecutor(Executor):
         try:
             _check_workers(client, {job.isolation or job.call.protocol.isolation for job in jobs})
             futures = {}
-            for job in jobs:
+            for job in jobs:  # submitted in the plan's order, which Dask's priorities keep
                 payload = wire.ship(
                     job.folder,
                     job.submission,
@@ -341,6 +397,8 @@ executors.register(DaskExecutor)
 class BatchReport:
     plan: BatchPlan
     records: list[RunRecord] = field(default_factory=list)
+    # The reproduction verdicts of the submissions whose repeats this batch completed.
+    reproductions: list[Reproduction] = field(default_factory=list)
 
 
 def run_batch(
@@ -360,11 +418,13 @@ def run_batch(
     """Validate a call's submissions, run the valid ones that need it, store every run.
 
     A run is stored as `running` when it starts (locally) and finished atomically, so a
-    batch killed at any point leaves nothing that looks finished but is not.
+    batch killed at any point leaves nothing that looks finished but is not. Once the last
+    of a submission's jobs is stored and the call asks for repeats, its verdict is stored.
     """
     check_isolation(isolation or workspace.call(call_id).protocol.isolation)
     executor = executors.get("dask" if scheduler else "local")(workers, scheduler)
     executor.prepare()
+    from workbench.reproduction import repeats_verdict
     from workbench.store import open_store
 
     with open_store(workspace.db_url) as store:
@@ -380,6 +440,7 @@ def run_batch(
         if on_plan is not None:
             on_plan(plan)
         report = BatchReport(plan)
+        left = Counter(job.submission.key for job in plan.jobs)
 
         def started(job: Job, record: RunRecord | None) -> None:
             if record is not None:
@@ -395,6 +456,13 @@ def run_batch(
             report.records.append(record)
             if on_finish is not None:
                 on_finish(job, record)
+            left[job.submission.key] -= 1
+            if left[job.submission.key] == 0 and job.repeats >= 2:
+                verdict = repeats_verdict(
+                    store, job.submission.key, job.input_sha256, job.call.protocol
+                )
+                if verdict is not None:
+                    report.reproductions.append(verdict)
 
         executor.run(plan.jobs, workspace.runs_dir, started, finished)
     return report

@@ -68,6 +68,14 @@ class Protocol(Document):
         default=None, description="fingerprint of the machine every run must be measured on"
     )
     wue: float | None = Field(default=None, ge=0, description="water usage effectiveness, L/kWh")
+    repeats: int = Field(
+        default=1,
+        ge=1,
+        le=20,
+        description=(
+            "runs of each submission; its figures are the median of the runs with a 95 % interval"
+        ),
+    )
 
     def tolerance(self, metric: str) -> Tolerance:
         return self.tolerances.get(metric, self.default_tolerance)

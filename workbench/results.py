@@ -6,6 +6,7 @@ them flattens the store's records again.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +16,8 @@ from workbench.runner.metering import Energy
 from workbench.runner.records import RunScore
 
 if TYPE_CHECKING:
-    from workbench.store import Store
+    from workbench.repeats import EnergySummary
+    from workbench.store import RunRow, Store
 
 NOT_RUN = "not_run"  # the status of a submission that has no run yet
 
@@ -84,6 +86,9 @@ def call_results(
 ) -> list[ResultRow]:
     """One row per registered submission of the call, from its latest run.
 
+    When that run succeeded, its energy figures are the medians of every succeeded run of
+    the same input, with their 95 % intervals (`workbench.repeats`); `repeats` says how many.
+
     Drafts (dossiers not handed in) are left out unless `drafts`: they never reach jurors,
     rankings or the committee. `comparable_reason` says why a run's energy cannot be
     compared with the others' (another machine or another measuring method); it is empty
@@ -94,18 +99,19 @@ def call_results(
 
     states = store.current_states(call_id)
     latest = [
-        (sub, run)
-        for sub, run in store.latest_runs(call_id)
+        (sub, runs[-1] if runs else None, runs)
+        for sub, runs in store.latest_input_runs(call_id)
         if drafts or state_of(states.get(sub.key), sub.document.get("state")) != "draft"
     ]
     reproductions = store.latest_reproductions(call_id)
     jury = store.jury_means(call_id)
-    energies = [run.record.get("energy") if run is not None else None for _sub, run in latest]
+    energies = [run.record.get("energy") if run is not None else None for _sub, run, _ in latest]
     reasons = comparability(energies, reference_machine)
     rows = []
-    for (sub, run), reason in zip(latest, reasons, strict=True):
+    for (sub, run, runs), reason in zip(latest, reasons, strict=True):
         record = run.record if run is not None else {}
-        energy = Energy.model_validate(record["energy"]) if record.get("energy") else None
+        figures = _repeated_figures(run, runs)
+        energy = figures.energy
         if energy is not None:
             energy = energy.model_copy(update={"comparable": reason == ""})
         jurors, jury_score = jury.get(sub.key, (0, None))
@@ -130,6 +136,30 @@ def call_results(
                 reproduction=reproductions.get(sub.key),
                 jurors=jurors,
                 jury_score=jury_score,
+                repeats=figures.runs,
+                total_kwh_ci95=figures.total_kwh_ci95,
+                wh_per_1000_predictions_ci95=figures.wh_per_1000_predictions_ci95,
+                ai_minus_baseline_kwh=figures.ai_minus_baseline_kwh,
+                ai_minus_baseline_kwh_ci95=figures.ai_minus_baseline_kwh_ci95,
+                phases_ci95=figures.phases_ci95,
             )
         )
     return rows
+
+
+def _repeated_figures(run: RunRow | None, runs: list[RunRow]) -> EnergySummary:
+    """The row's energy figures: the medians and intervals of the latest input's succeeded
+    runs when the latest run succeeded, else the latest run's own energy, as recorded."""
+    from workbench.repeats import EnergySummary, energy_summary
+
+    if run is None:
+        return EnergySummary(runs=0, energy=None)
+    latest = Energy.model_validate(run.record["energy"]) if run.record.get("energy") else None
+    if run.status != "succeeded" or latest is None:
+        return EnergySummary(runs=1, energy=latest)
+    succeeded = [r for r in runs if r.status == "succeeded"]
+    energies = [
+        Energy.model_validate(r.record["energy"]) for r in succeeded if r.record.get("energy")
+    ]
+    summary = energy_summary(energies, latest)
+    return dataclasses.replace(summary, runs=len(succeeded))

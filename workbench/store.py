@@ -465,6 +465,67 @@ class Store:
         with self.session() as s:
             return list(s.scalars(query))
 
+    # Repeated runs
+    def settled_counts(self, call_id: str) -> dict[tuple[str, str], int]:
+        """How many settled runs each (submission, input fingerprint) pair of a call has."""
+        from workbench.runner.records import SETTLED_STATUSES
+
+        query = (
+            select(RunRow.submission_key, RunRow.input_sha256, func.count())
+            .where(RunRow.call_id == call_id)
+            .where(RunRow.status.in_(SETTLED_STATUSES))
+            .group_by(RunRow.submission_key, RunRow.input_sha256)
+        )
+        with self.session() as s:
+            return {(key, sha): count for key, sha, count in s.execute(query)}
+
+    def latest_input_runs(self, call_id: str) -> list[tuple[SubmissionRow, list[RunRow]]]:
+        """Each registered submission of a call with every run of its latest run's input.
+
+        In one statement (and the metrics' one load): the runs are in start order, so the
+        last is the latest run; a submission never run has none.
+        """
+        latest = (
+            select(RunRow.submission_key, func.max(RunRow.started_at).label("started_at"))
+            .where(RunRow.call_id == call_id)
+            .group_by(RunRow.submission_key)
+            .subquery()
+        )
+        head = (
+            select(RunRow.submission_key, RunRow.input_sha256)
+            .join(
+                latest,
+                (latest.c.submission_key == RunRow.submission_key)
+                & (latest.c.started_at == RunRow.started_at),
+            )
+            .subquery()
+        )
+        query = (
+            select(SubmissionRow, RunRow)
+            .outerjoin(head, head.c.submission_key == SubmissionRow.key)
+            .outerjoin(
+                RunRow,
+                (RunRow.submission_key == head.c.submission_key)
+                & (RunRow.input_sha256 == head.c.input_sha256),
+            )
+            .where(SubmissionRow.call_id == call_id)
+            .order_by(SubmissionRow.key, RunRow.started_at, RunRow.run_id)
+        )
+        grouped: dict[str, tuple[SubmissionRow, dict[str, RunRow]]] = {}
+        with self.session() as s:
+            for sub, run in s.execute(query):
+                _, by_id = grouped.setdefault(sub.key, (sub, {}))
+                if run is not None:
+                    by_id[run.run_id] = run  # two latest runs at one instant: both inputs
+        result = []
+        for sub, by_id in grouped.values():
+            runs = list(by_id.values())
+            if runs:  # when two inputs tie, the later run id is the latest (as `latest_runs`)
+                last = runs[-1].input_sha256
+                runs = [r for r in runs if r.input_sha256 == last]
+            result.append((sub, runs))
+        return result
+
 
 def open_store(url: str, *, create: bool = True) -> Store:
     """Open the store at a SQLAlchemy URL; by default an empty one is created at the code's

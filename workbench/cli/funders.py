@@ -44,9 +44,11 @@ def batch(
 ) -> None:
     """Validate every submission of CALL, run the valid ones, store each run.
 
+    Each submission runs as many times as the call's `protocol.repeats`, the runs
+    interleaved across submissions; its repeats then give its reproduction verdict.
     Invalid submissions are listed and skipped; a run that fails is recorded and the
-    batch goes on. Started again after an interruption, it runs only what has no
-    finished run for the same input. Exit code 0 when the batch completed.
+    batch goes on. Started again after an interruption, it runs only the repeats that
+    have no finished run for the same input. Exit code 0 when the batch completed.
     """
     from workbench.batch import run_batch
 
@@ -62,7 +64,9 @@ def batch(
         run_batch(
             workspace,
             call,
-            on_finish=lambda _job, record: click.echo(json.dumps(record.summary())),
+            on_finish=lambda job, record: click.echo(
+                json.dumps({**record.summary(), "repeat": job.repeat, "repeats": job.repeats})
+            ),
             **options,
         )
         return
@@ -97,12 +101,15 @@ def batch(
         progress.start_task(task)
         progress.start()
 
+    done: list[tuple[Any, Any]] = []
+
     def on_start(job: Any, _record: Any) -> None:
-        running.add(job.submission.id)
+        running.add(job.label)  # "team-a run 2/3" when the call asks for repeats
         refresh()
 
     def on_finish(job: Any, record: Any) -> None:
-        running.discard(job.submission.id)
+        running.discard(job.label)
+        done.append((job, record))
         counts["failed"] += record.status != "succeeded"
         progress.advance(task)
         refresh()
@@ -113,25 +120,29 @@ def batch(
         )
     finally:
         progress.stop()
-    if report.records:
-        console.print(_batch_table(call, report.records))
+    if done:
+        console.print(_batch_table(call, done))
+    for verdict in report.reproductions:
+        _print_verdict(console, verdict, f"{len(verdict.run_ids) + 1} runs of the same input")
     invalid, skipped = len(report.plan.invalid), len(report.plan.skipped)
     console.print(f"{len(report.records)} run(s), {invalid} invalid, {skipped} skipped")
 
 
-def _batch_table(call: str, records: list[Any]) -> Any:
+def _batch_table(call: str, done: list[tuple[Any, Any]]) -> Any:
     from rich.table import Table
 
     table = Table(title=f"Batch: {call}")
-    for column in ("submission", "status", "s", "gain", "Wh", "message"):
+    for column in ("submission", "run", "status", "s", "gain", "Wh", "message"):
         table.add_column(column, overflow="fold")
-    for record in sorted(records, key=lambda r: r.submission):
+    for job, record in sorted(done, key=lambda pair: (pair[1].submission, pair[0].repeat)):
         gain = record.score.gain_vs_baseline if record.score else None
         energy = record.energy
-        wh = f"{energy.total_kwh * 1000:.3g}" if energy and energy.measured else "-"
+        measured = energy is not None and energy.measured and energy.total_kwh is not None
+        wh = f"{energy.total_kwh * 1000:.3g}" if measured else "-"
         style = "green" if record.status == "succeeded" else "red"
         table.add_row(
             record.submission,
+            f"{job.repeat}/{job.repeats}",
             f"[{style}]{record.status}[/]",
             f"{record.duration_s:.1f}",
             "-" if gain is None else f"{gain:+.1%}",
@@ -157,23 +168,28 @@ def reproduce(
     The verdict, `reproduced` or `diverged` with the metrics that differ and by how much,
     is stored and shown by `workbench results`. Exit code 1 when it diverged.
     """
-    from workbench.reproduction import describe_difference
     from workbench.reproduction import reproduce as run_reproduction
 
     result = run_reproduction(_workspace(ctx), submission, runs=runs, isolation=isolation)
     if as_json:
         click.echo(result.model_dump_json())
     else:
-        console = _console()
-        style = "green" if result.verdict == "reproduced" else "red"
-        console.print(
-            f"[bold]{result.submission}[/]: [{style}]{result.verdict}[/] "
-            f"against run {result.reference_run_id} ({len(result.run_ids)} new run(s))"
-        )
-        for d in result.differences:
-            console.print(f"  {describe_difference(d.model_dump())}", markup=False)
+        _print_verdict(_console(), result, f"{len(result.run_ids)} new run(s)")
     if result.verdict != "reproduced":
         ctx.exit(1)
+
+
+def _print_verdict(console: Any, result: Any, runs: str) -> None:
+    """A reproduction verdict, from `reproduce` or from a batch's repeats, and its differences."""
+    from workbench.reproduction import describe_difference
+
+    style = "green" if result.verdict == "reproduced" else "red"
+    console.print(
+        f"[bold]{result.submission}[/]: [{style}]{result.verdict}[/] "
+        f"against run {result.reference_run_id} ({runs})"
+    )
+    for d in result.differences:
+        console.print(f"  {describe_difference(d.model_dump())}", markup=False)
 
 
 @main.command()
