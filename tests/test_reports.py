@@ -194,12 +194,22 @@ def test_xlsx_cell_by_cell_against_the_results(committee: Workspace, tmp_path: P
         assert row[col["IA"]] == source["score"]["ai"]
         assert row[col["Sans IA"]] == source["score"]["baseline"]
         assert row[col["Gain vs sans IA"]] == source["score"]["gain_vs_baseline"]
-        assert row[col["Énergie (kWh)"]] == source["energy"]["total_kwh"]
-        assert row[col["gCO2e"]] == source["energy"]["co2e_g"]
-        assert row[col["Wh / 1 000 prédictions"]] == source["energy"]["wh_per_1000_predictions"]
+        # Figures stay numbers, scaled to the column's one unit, which the header names:
+        # 1, 2 and 4 Wh; 2.5, 5 and 10 Wh per 1,000 predictions; 56 to 224 mg of CO2e.
+        energy = source["energy"]
+        assert row[col["Énergie (Wh)"]] == pytest.approx(energy["total_kwh"] * 1e3)
+        assert row[col["Émissions (mg CO2e)"]] == pytest.approx(energy["co2e_g"] * 1e3)
+        per_1000 = row[col["Énergie / 1 000 prédictions (Wh)"]]
+        assert per_1000 == pytest.approx(energy["wh_per_1000_predictions"])
         assert row[col["Exécution"]] == source["run_id"]
     gain_cell = sheet.cell(row=2, column=col["Gain vs sans IA"] + 1)
     assert gain_cell.number_format == "0.0%"
+    energy_cell = sheet.cell(row=2, column=col["Énergie (Wh)"] + 1)
+    assert energy_cell.number_format == '0.00" Wh"'
+    carbon_cell = sheet.cell(row=2, column=col["Émissions (mg CO2e)"] + 1)
+    assert carbon_cell.number_format == '0" mg CO2e"'  # 112 mg: three significant digits
+    phases = [c.value for c in book["Énergie"][1]]
+    assert "Énergie (Wh)" in phases  # the phases share the totals' unit
     metrics = {(r[0], r[2]): r[3] for r in book["Métriques"].iter_rows(min_row=2, values_only=True)}
     for key, source in expected.items():
         for name, value in source["metrics"].items():
@@ -234,7 +244,9 @@ def test_csv_agrees_with_the_results(committee: Workspace, tmp_path: Path) -> No
         for row in csv.DictReader(handle):
             source = expected[row["Submission"]]
             assert float(row["Gain vs no AI"]) == source["score"]["gain_vs_baseline"]
+            # The CSV keeps the base units, as the JSON does, and names them.
             assert float(row["Energy (kWh)"]) == source["energy"]["total_kwh"]
+            assert float(row["Emissions (g CO2e)"]) == source["energy"]["co2e_g"]
 
 
 def test_bad_report_requests(committee: Workspace, tmp_path: Path) -> None:
