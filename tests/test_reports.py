@@ -255,3 +255,48 @@ def test_bad_report_requests(committee: Workspace, tmp_path: Path) -> None:
     )
     assert result.exit_code == 2 and ".xlsx, .html, .csv" in result.stderr
     assert not (tmp_path / "r.pdf").exists()
+
+
+def test_the_report_shows_intervals_overlaps_unknowns_and_untagged_phases(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from openpyxl import load_workbook
+
+    import workbench.results
+    from tests.test_html import _repeated
+    from workbench.reports import report_data, write_html, write_xlsx
+
+    rows = _repeated()
+    monkeypatch.setattr(workbench.results, "call_results", lambda *_args: rows)
+    store = open_store(workspace.db_url)
+    try:
+        data = report_data(store, workspace.call("test-call"), "fr")
+    finally:
+        store.close()
+    by_key = {r["submission"]: r for r in data.ranking}
+    assert by_key["test-call/a"]["overlaps"] == "b" and by_key["test-call/c"]["overlaps"] == ""
+    assert by_key["test-call/u"]["notes"] == "phases non étiquetées : énergie de l'IA inconnue"
+    out = tmp_path / "report.html"
+    write_html(data, out)
+    markup = out.read_text(encoding="utf-8")
+    assert "<th>Énergie (mWh)</th>" in markup and "<th>Énergie, borne basse" not in markup
+    assert "<td>4,20 mWh [3,90 ; 4,60]</td>" in markup
+    assert "<td>4,30 mWh (1 exécution : pas d&#39;intervalle)</td>" in markup
+    assert "<td>inconnu : aucune cellule étiquetée train ou inference</td>" in markup
+    assert "id='overlaps'" in markup and "<li>test-call/a ≈ test-call/b</li>" in markup
+    assert "l&#39;énergie mesurée ne les départage pas" in markup
+    write_xlsx(data, tmp_path / "report.xlsx")
+    sheet = load_workbook(tmp_path / "report.xlsx")["Classement"]
+    header = [c.value for c in sheet[1]]
+    table = {
+        r[header.index("Dossier")]: dict(zip(header, r, strict=True))
+        for r in sheet.iter_rows(min_row=2, values_only=True)
+    }
+    a, u = table["test-call/a"], table["test-call/u"]
+    assert a["Énergie (mWh)"] == pytest.approx(4.2)
+    assert a["Énergie, borne basse à 95 % (mWh)"] == pytest.approx(3.9)
+    assert a["Énergie, borne haute à 95 % (mWh)"] == pytest.approx(4.6)
+    assert a["Exécutions"] == 3 and a["Indiscernable en énergie de"] == "b"
+    per_1000 = "Énergie / 1 000 prédictions (mWh)"
+    assert u[per_1000] == "inconnu : aucune cellule étiquetée train ou inference"
+    assert u["Remarques"] == "phases non étiquetées : énergie de l'IA inconnue"

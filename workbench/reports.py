@@ -360,7 +360,7 @@ def write_xlsx(data: ReportData, path: Path) -> None:
                     number_format = _figure_format(chosen[figure], list(frame[column]))
                     for source, cell in zip(rows, ws[letter][1:], strict=False):
                         text = data.unknown.get(source.get("submission", ""), {}).get(figure)
-                        if cell.value is None and text and name == "ranking":
+                        if cell.value in (None, "") and text and name == "ranking":
                             cell.value = text
                 values = [str(column), *(str(c.value) for c in ws[letter][1:200])]
                 ws.column_dimensions[letter].width = min(60, max(8, max(map(len, values)) + 2))

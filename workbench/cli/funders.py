@@ -277,8 +277,8 @@ def _energy_cells(row: ResultRow, units: _EnergyUnits) -> list[str]:
     ]
 
 
-def _notes_cell(row: ResultRow) -> str:
-    """The run's flags a jury must see: untagged phases, repeats without an interval."""
+def _notes_cell(row: ResultRow, overlaps: list[str]) -> str:
+    """What a jury must see beside the figures: untagged phases, repeats, overlaps."""
     from workbench.charts import UNTAGGED
     from workbench.i18n import t
 
@@ -289,6 +289,9 @@ def _notes_cell(row: ResultRow) -> str:
         notes.append(f"median of {row.repeats} runs")
     elif row.measured:
         notes.append(f"[dim]{t('one_run', 'en')}[/]")
+    if overlaps:
+        others = ", ".join(key.split("/", 1)[1] for key in overlaps)
+        notes.append(f"not distinguishable on energy from {others}")
     return "; ".join(notes) or "-"
 
 
@@ -309,7 +312,10 @@ def _results_table(call: str, rows: list[ResultRow]) -> Any:
     """
     from rich.table import Table
 
+    from workbench.charts import energy_overlaps
+
     units = _EnergyUnits(rows)
+    overlaps = energy_overlaps(rows)
     table = Table(title=f"Results: {call}")
     for column in ("submission", "team", "template", "status", "s", "metric", "AI", "baseline"):
         table.add_column(column, overflow="fold")
@@ -339,12 +345,12 @@ def _results_table(call: str, rows: list[ResultRow]) -> Any:
             f"{score.baseline:.4g}" if score else "-",
             gain_text,
             *_energy_cells(row, units),
-            _notes_cell(row),
+            _notes_cell(row, overlaps.get(row.submission, [])),
             _reproduction_cell(row.reproduction),
         )
     table.caption = (
         "gain: improvement of the AI over the non-AI baseline, recomputed by the workbench; "
-        "(!): the notebook's own numbers differ; [low, high]: 95 % t-interval across the "
+        "(!): the notebook's own numbers differ; \\[low, high]: 95 % t-interval across the "
         "repeated runs"
     )
     return table
