@@ -285,6 +285,7 @@ def test_the_report_shows_intervals_overlaps_unknowns_and_untagged_phases(
     assert "<td>inconnu : aucune cellule étiquetée train ou inference</td>" in markup
     assert "id='overlaps'" in markup and "<li>test-call/a ≈ test-call/b</li>" in markup
     assert "l&#39;énergie mesurée ne les départage pas" in markup
+    assert "intervalle à 95 % (loi de Student)" in markup
     write_xlsx(data, tmp_path / "report.xlsx")
     sheet = load_workbook(tmp_path / "report.xlsx")["Classement"]
     header = [c.value for c in sheet[1]]

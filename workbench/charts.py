@@ -84,9 +84,10 @@ def pareto_apart(rows: Sequence[ResultRow], lang: str) -> list[tuple[ResultRow, 
             why = t("not_measured", lang)
         elif energy.wh_per_1000_predictions is None:
             reason = reason_label(energy.unknown.get("wh_per_1000_predictions"), lang)
-            why = f"{t('wh_per_1000_predictions', lang)} : {unknown(lang, reason)}"
+            label = t("wh_per_1000_predictions", lang)
+            why = t("labelled", lang, label=label, text=unknown(lang, reason))
         else:
-            why = f"{t('gain_vs_baseline', lang)} : {unknown(lang)}"
+            why = t("labelled", lang, label=t("gain_vs_baseline", lang), text=unknown(lang))
         apart.append((row, why))
     return apart
 
@@ -217,7 +218,10 @@ def pareto_figure(rows: Sequence[ResultRow], lang: str) -> Any:
     apart = pareto_apart(rows, lang)
     bottom = 50
     if apart:
-        lines = [f"{r.team} ({r.submission_id}) : {why}" for r, why in apart[:MAX_APART_SHOWN]]
+        lines = [
+            t("labelled", lang, label=f"{r.team} ({r.submission_id})", text=why)
+            for r, why in apart[:MAX_APART_SHOWN]
+        ]
         if len(apart) > MAX_APART_SHOWN:
             lines.append(t("pareto_more", lang, n=len(apart) - MAX_APART_SHOWN))
         figure.add_annotation(

@@ -82,9 +82,18 @@ TEXTS: dict[str, dict[str, str]] = {
     "one_run": {"fr": "1 exécution : pas d'intervalle", "en": "1 run: no interval"},
     "repeats": {"fr": "Exécutions", "en": "Runs"},
     "interval_note": {
-        "fr": "médiane de {n} exécutions, intervalle à 95 % (t de Student)",
-        "en": "median of {n} runs, 95 % interval (Student's t)",
+        "fr": (
+            "Énergie : médiane des exécutions répétées ; entre crochets, l'intervalle à 95 % "
+            "(loi de Student) sur ces exécutions."
+        ),
+        "en": (
+            "Energy: the median of the repeated runs; in brackets, the 95 % interval "
+            "(Student's t) across those runs."
+        ),
     },
+    "unknown": {"fr": "inconnu", "en": "unknown"},
+    "unknown_because": {"fr": "inconnu : {reason}", "en": "unknown: {reason}"},
+    "labelled": {"fr": "{label} : {text}", "en": "{label}: {text}"},
     "energy_low": {"fr": "Énergie, borne basse à 95 %", "en": "Energy, 95 % low"},
     "energy_high": {"fr": "Énergie, borne haute à 95 %", "en": "Energy, 95 % high"},
     "not_distinguishable": {"fr": "indiscernable", "en": "not distinguishable"},

@@ -41,7 +41,6 @@ KINDS: dict[str, tuple[str, int]] = {
     CARBON: ("carbon", 0),
     WATER: ("water", 0),
 }
-_UNKNOWN = {"fr": "inconnu", "en": "unknown"}
 
 
 @dataclass(frozen=True)
@@ -147,10 +146,9 @@ def format_interval(interval: tuple[float, float], unit: Unit, lang: str) -> str
 
 def unknown(lang: str, reason: str | None = None) -> str:
     """'inconnu : <reason>' / 'unknown: <reason>', or the bare word without a reason."""
-    word = _UNKNOWN.get(lang, _UNKNOWN["fr"])
-    if not reason:
-        return word
-    return f"{word} : {reason}" if lang == "fr" else f"{word}: {reason}"
+    from workbench.i18n import t
+
+    return t("unknown_because", lang, reason=reason) if reason else t("unknown", lang)
 
 
 def _round(value: Decimal) -> Decimal:
