@@ -384,9 +384,10 @@ def test_a_run_with_an_unknown_energy_per_prediction_is_apart_with_its_reason() 
     ((apart, why),) = pareto_apart([row, _figures_row("q", 1e-6)], "en")
     assert apart is row
     assert why == "Energy / 1,000 predictions: unknown: number of predictions not recorded"
-    figure = pareto_figure([row], "en")
+    figure = pareto_figure([row.model_copy(update={"team": "<a href='x'>T</a>"})], "en")
     assert figure.layout.xaxis.title.text == "Energy / 1,000 predictions (Wh)"
-    assert "Off the chart" in figure.layout.annotations[0].text
+    note = figure.layout.annotations[0].text
+    assert "Off the chart" in note and "&lt;a href=&#x27;x&#x27;&gt;T&lt;/a&gt; (p): Energy" in note
 
 
 def test_the_ranking_shows_units_intervals_overlaps_and_unknowns() -> None:

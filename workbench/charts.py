@@ -7,6 +7,7 @@ plotly is imported inside the builders so that importing this module stays cheap
 
 from __future__ import annotations
 
+import html
 import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -218,8 +219,9 @@ def pareto_figure(rows: Sequence[ResultRow], lang: str) -> Any:
     apart = pareto_apart(rows, lang)
     bottom = 50
     if apart:
+        # plotly reads an annotation's text as markup: a team's name is escaped to stay text.
         lines = [
-            t("labelled", lang, label=f"{r.team} ({r.submission_id})", text=why)
+            t("labelled", lang, label=html.escape(f"{r.team} ({r.submission_id})"), text=why)
             for r, why in apart[:MAX_APART_SHOWN]
         ]
         if len(apart) > MAX_APART_SHOWN:
