@@ -206,3 +206,25 @@ def test_reproduce_prints_each_difference_in_words(tmp_path: Path) -> None:
     assert out.exit_code == 1
     assert "mae: 1 -> 1.5 (delta +0.5, allowed 0.1)" in out.output
     assert "f1: not recorded by the reference" in out.output
+
+
+def test_the_results_table_reads_in_units_with_intervals_unknowns_and_flags() -> None:
+    from rich.console import Console
+
+    from tests.test_html import _repeated
+    from workbench.cli.funders import _results_table
+
+    console = Console(record=True, width=400, color_system=None)
+    console.print(_results_table("test-call", _repeated()))
+    text = console.export_text()
+    header = next(line for line in text.splitlines() if "submission" in line)
+    for column in ("energy (mWh)", "energy/1000 pred. (mWh)", "emissions (µg CO2e)"):
+        assert column in header
+    lines = {line.split("│")[1].strip(): line for line in text.splitlines() if "│" in line}
+    assert "4.20 [3.90, 4.60]" in lines["a"] and "10.5 [9.00, 12.0]" in lines["a"]
+    assert "median of 3 runs" in lines["a"] and "not distinguishable on energy from b" in lines["a"]
+    assert "[low, high]: 95 % t-interval" in text
+    assert "4.30" in lines["d"] and "1 run: no interval" in lines["d"]
+    assert "unknown: no cell tagged train or inference" in lines["u"]
+    assert "phases untagged: AI energy unknown" in lines["u"]
+    assert "4e-06" not in text and "0.0042" not in text

@@ -498,6 +498,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     import nbformat
 
     from workbench.batch import run_submission
+    from workbench.dossiers import decide
     from workbench.runner.metering import FakeMeter, set_process_meter
 
     root = tmp_path_factory.mktemp("dash") / "ws"
@@ -536,6 +537,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
             record = run_submission(workspace, f"test-call/{sub_id}")
             assert record.status == "succeeded", record.message
             assert record.energy is not None and record.energy.measured
+            decide(workspace, f"test-call/{sub_id}", "submitted", actor="team")  # handed in
     finally:
         set_process_meter(None)
     tokens = {

@@ -301,3 +301,131 @@ def test_a_runner_fault_gets_no_rank_in_the_report_and_is_shown_apart(
     write_csv(data, tmp_path / "report.csv")
     lines = (tmp_path / "report.csv").read_text(encoding="utf-8").splitlines()
     assert lines[1].startswith("1,test-call/good") and lines[2].startswith(",test-call/fault")
+
+
+# ---------------------------------------------------------------- units, unknowns, intervals
+
+UNTAGGED_REASON = "no cell is tagged train or inference"
+
+
+def _figures_row(sub_id: str, kwh: float, **update: Any) -> ResultRow:
+    """A succeeded row of `kwh` in total; `update` sets the row's fields, `energy` its energy's."""
+    row = _row(sub_id, "succeeded")
+    assert row.energy is not None
+    energy = row.energy.model_copy(
+        update={"total_kwh": kwh, "co2e_g": kwh * 56.0, "wh_per_1000_predictions": kwh * 2.5e3}
+        | update.pop("energy", {})
+    )
+    return row.model_copy(update={"energy": energy, **update})
+
+
+def _untagged(sub_id: str) -> ResultRow:
+    """A run with no phase tag: its AI and per-prediction energy are unknown, never 0."""
+    unknown = {"ai_kwh": UNTAGGED_REASON, "wh_per_1000_predictions": UNTAGGED_REASON}
+    return _figures_row(
+        sub_id,
+        4.0e-6,
+        flags=["phases_untagged"],
+        energy={"wh_per_1000_predictions": None, "ai_kwh": None, "unknown": unknown},
+    )
+
+
+def _repeated() -> list[ResultRow]:
+    """a and b overlap on energy, c does not; d ran once; u has untagged phases."""
+    return [
+        _figures_row("a", 4.2e-6, repeats=3, total_kwh_ci95=(3.9e-6, 4.6e-6),
+                     wh_per_1000_predictions_ci95=(9.0e-3, 1.2e-2)),
+        _figures_row("b", 4.5e-6, repeats=3, total_kwh_ci95=(4.4e-6, 4.8e-6)),
+        _figures_row("c", 9.0e-6, repeats=3, total_kwh_ci95=(8.5e-6, 9.5e-6)),
+        _figures_row("d", 4.3e-6),
+        _untagged("u"),
+    ]  # fmt: skip
+
+
+def test_overlapping_energy_intervals_are_not_distinguishable() -> None:
+    from workbench.charts import energy_overlaps
+
+    rows = _repeated()
+    assert energy_overlaps(rows) == {"test-call/a": ["test-call/b"], "test-call/b": ["test-call/a"]}
+    other_machine = rows[1].model_copy(update={"comparable_reason": "other machine"})
+    assert energy_overlaps([rows[0], other_machine]) == {}  # not compared at all
+
+
+def test_the_pareto_chart_has_readable_axes_error_bars_and_puts_unknowns_apart() -> None:
+    from workbench.charts import pareto_figure
+
+    figure = pareto_figure(_repeated(), "fr")
+    # per 1,000 predictions: 10.5, 11.3, 22.5, 10.8 mWh; the axis says so, in mWh, not "20µ"
+    assert figure.layout.xaxis.title.text == "Énergie / 1 000 prédictions (mWh)"
+    assert figure.layout.xaxis.exponentformat == "none"
+    assert figure.layout.separators == ",\u202f"
+    (points,) = [trace for trace in figure.data if trace.name == "Dossiers"]
+    assert list(points.text) == ["Team a (a)", "Team b (b)", "Team c (c)", "Team d (d)"]
+    assert list(points.x) == pytest.approx([10.5, 11.25, 22.5, 10.75])
+    assert list(points.error_x.arrayminus) == pytest.approx([1.5, None, None, None])
+    assert list(points.error_x.array) == pytest.approx([1.5, None, None, None])
+    assert points.customdata[0] == "10,5 mWh [9,00 ; 12,0]<br>+50,0 %"
+    assert points.customdata[3] == "10,8 mWh (1 exécution : pas d'intervalle)<br>+50,0 %"
+    # The untagged run is listed under the chart, never drawn at 0 nor on the front.
+    texts = [str(text) for trace in figure.data for text in (trace.text or ())]
+    assert not any("(u)" in text for text in texts)
+    (note,) = figure.layout.annotations
+    assert "Hors du graphique" in note.text
+    assert "Team u (u) : phases non étiquetées : énergie de l'IA inconnue" in note.text
+    front = next(trace for trace in figure.data if trace.name == "Front de Pareto")
+    assert 0.0 in front.x and min(x for x in front.x if x > 0) == pytest.approx(10.5)
+
+
+def test_a_run_with_an_unknown_energy_per_prediction_is_apart_with_its_reason() -> None:
+    from workbench.charts import pareto_apart, pareto_figure
+
+    reason = {"wh_per_1000_predictions": "n_predictions not recorded"}
+    row = _figures_row("p", 4.0e-6, energy={"wh_per_1000_predictions": None, "unknown": reason})
+    ((apart, why),) = pareto_apart([row, _figures_row("q", 1e-6)], "en")
+    assert apart is row
+    assert why == "Energy / 1,000 predictions: unknown: number of predictions not recorded"
+    figure = pareto_figure([row.model_copy(update={"team": "<a href='x'>T</a>"})], "en")
+    assert figure.layout.xaxis.title.text == "Energy / 1,000 predictions (Wh)"
+    note = figure.layout.annotations[0].text
+    assert "Off the chart" in note and "&lt;a href=&#x27;x&#x27;&gt;T&lt;/a&gt; (p): Energy" in note
+
+
+def test_the_ranking_shows_units_intervals_overlaps_and_unknowns() -> None:
+    from workbench.charts import energy_overlaps
+    from workbench.html.render import TableUnits, macros
+
+    rows = _repeated()
+    links = {r.submission: f"?submission={r.submission}" for r in rows}
+    markup = str(
+        macros("dashboard/call.html.j2").ranking(
+            rows, set(), links, energy_overlaps(rows), TableUnits.of(rows), "fr"
+        )
+    )
+    for header in ("Énergie (mWh)", "Énergie / 1 000 prédictions (mWh)", "Émissions (µg CO2e)"):
+        assert f"<th>{header}</th>" in markup
+    a = markup[markup.index('data-submission="test-call/a"') :]
+    a = a[: a.index("</tr>")]
+    assert '4,20 mWh</span> <span class="wb-ci">[3,90 ; 4,60]</span>' in a
+    assert "≈ indiscernable" in a and "indiscernable en énergie de b" in a
+    assert '10,5 mWh</span> <span class="wb-ci">[9,00 ; 12,0]</span>' in a
+    d = markup[markup.index('data-submission="test-call/d"') :]
+    assert d[: d.index("</tr>")].count("(1 exécution : pas d&#39;intervalle)") == 1
+    u = markup[markup.index('data-submission="test-call/u"') :]
+    u = u[: u.index("</tr>")]
+    assert "phases non étiquetées : énergie de l&#39;IA inconnue" in u
+    assert "inconnu : aucune cellule étiquetée train ou inference" in u
+    assert 'data-sort="4.2e-06"' in a  # sorting still on the stored number
+
+
+def test_the_submission_pages_energy_block_in_units_with_unknowns_and_flags() -> None:
+    from workbench.html.render import energy_lines, macros
+
+    row = _untagged("u")
+    assert row.energy is not None
+    energy = row.energy.model_dump(mode="json")
+    lines = energy_lines(energy, "en")
+    assert ("Total", "4.00 mWh") in lines and ("Emissions", "224 µg CO2e") in lines
+    assert ("AI (training and inference)", "unknown: no cell tagged train or inference") in lines
+    markup = str(macros("dashboard/submission.html.j2").energy(energy, lines, row.flags, "", "en"))
+    assert 'id="wb-untagged"' in markup and "phases untagged: AI energy unknown" in markup
+    assert "0 Wh" not in markup

@@ -194,12 +194,22 @@ def test_xlsx_cell_by_cell_against_the_results(committee: Workspace, tmp_path: P
         assert row[col["IA"]] == source["score"]["ai"]
         assert row[col["Sans IA"]] == source["score"]["baseline"]
         assert row[col["Gain vs sans IA"]] == source["score"]["gain_vs_baseline"]
-        assert row[col["Énergie (kWh)"]] == source["energy"]["total_kwh"]
-        assert row[col["gCO2e"]] == source["energy"]["co2e_g"]
-        assert row[col["Wh / 1 000 prédictions"]] == source["energy"]["wh_per_1000_predictions"]
+        # Figures stay numbers, scaled to the column's one unit, which the header names:
+        # 1, 2 and 4 Wh; 2.5, 5 and 10 Wh per 1,000 predictions; 56 to 224 mg of CO2e.
+        energy = source["energy"]
+        assert row[col["Énergie (Wh)"]] == pytest.approx(energy["total_kwh"] * 1e3)
+        assert row[col["Émissions (mg CO2e)"]] == pytest.approx(energy["co2e_g"] * 1e3)
+        per_1000 = row[col["Énergie / 1 000 prédictions (Wh)"]]
+        assert per_1000 == pytest.approx(energy["wh_per_1000_predictions"])
         assert row[col["Exécution"]] == source["run_id"]
     gain_cell = sheet.cell(row=2, column=col["Gain vs sans IA"] + 1)
     assert gain_cell.number_format == "0.0%"
+    energy_cell = sheet.cell(row=2, column=col["Énergie (Wh)"] + 1)
+    assert energy_cell.number_format == '0.00" Wh"'
+    carbon_cell = sheet.cell(row=2, column=col["Émissions (mg CO2e)"] + 1)
+    assert carbon_cell.number_format == '0" mg CO2e"'  # 112 mg: three significant digits
+    phases = [c.value for c in book["Énergie"][1]]
+    assert "Énergie (Wh)" in phases  # the phases share the totals' unit
     metrics = {(r[0], r[2]): r[3] for r in book["Métriques"].iter_rows(min_row=2, values_only=True)}
     for key, source in expected.items():
         for name, value in source["metrics"].items():
@@ -234,7 +244,9 @@ def test_csv_agrees_with_the_results(committee: Workspace, tmp_path: Path) -> No
         for row in csv.DictReader(handle):
             source = expected[row["Submission"]]
             assert float(row["Gain vs no AI"]) == source["score"]["gain_vs_baseline"]
+            # The CSV keeps the base units, as the JSON does, and names them.
             assert float(row["Energy (kWh)"]) == source["energy"]["total_kwh"]
+            assert float(row["Emissions (g CO2e)"]) == source["energy"]["co2e_g"]
 
 
 def test_bad_report_requests(committee: Workspace, tmp_path: Path) -> None:
@@ -243,3 +255,49 @@ def test_bad_report_requests(committee: Workspace, tmp_path: Path) -> None:
     )
     assert result.exit_code == 2 and ".xlsx, .html, .csv" in result.stderr
     assert not (tmp_path / "r.pdf").exists()
+
+
+def test_the_report_shows_intervals_overlaps_unknowns_and_untagged_phases(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from openpyxl import load_workbook
+
+    import workbench.results
+    from tests.test_html import _repeated
+    from workbench.reports import report_data, write_html, write_xlsx
+
+    rows = _repeated()
+    monkeypatch.setattr(workbench.results, "call_results", lambda *_args: rows)
+    store = open_store(workspace.db_url)
+    try:
+        data = report_data(store, workspace.call("test-call"), "fr")
+    finally:
+        store.close()
+    by_key = {r["submission"]: r for r in data.ranking}
+    assert by_key["test-call/a"]["overlaps"] == "b" and by_key["test-call/c"]["overlaps"] == ""
+    assert by_key["test-call/u"]["notes"] == "phases non étiquetées : énergie de l'IA inconnue"
+    out = tmp_path / "report.html"
+    write_html(data, out)
+    markup = out.read_text(encoding="utf-8")
+    assert "<th>Énergie (mWh)</th>" in markup and "<th>Énergie, borne basse" not in markup
+    assert "<td>4,20 mWh [3,90 ; 4,60]</td>" in markup
+    assert "<td>4,30 mWh (1 exécution : pas d&#39;intervalle)</td>" in markup
+    assert "<td>inconnu : aucune cellule étiquetée train ou inference</td>" in markup
+    assert "id='overlaps'" in markup and "<li>test-call/a ≈ test-call/b</li>" in markup
+    assert "l&#39;énergie mesurée ne les départage pas" in markup
+    assert "intervalle à 95 % (loi de Student)" in markup
+    write_xlsx(data, tmp_path / "report.xlsx")
+    sheet = load_workbook(tmp_path / "report.xlsx")["Classement"]
+    header = [c.value for c in sheet[1]]
+    table = {
+        r[header.index("Dossier")]: dict(zip(header, r, strict=True))
+        for r in sheet.iter_rows(min_row=2, values_only=True)
+    }
+    a, u = table["test-call/a"], table["test-call/u"]
+    assert a["Énergie (mWh)"] == pytest.approx(4.2)
+    assert a["Énergie, borne basse à 95 % (mWh)"] == pytest.approx(3.9)
+    assert a["Énergie, borne haute à 95 % (mWh)"] == pytest.approx(4.6)
+    assert a["Exécutions"] == 3 and a["Indiscernable en énergie de"] == "b"
+    per_1000 = "Énergie / 1 000 prédictions (mWh)"
+    assert u[per_1000] == "inconnu : aucune cellule étiquetée train ou inference"
+    assert u["Remarques"] == "phases non étiquetées : énergie de l'IA inconnue"

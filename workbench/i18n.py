@@ -38,8 +38,14 @@ TEXTS: dict[str, dict[str, str]] = {
     "ai": {"fr": "IA", "en": "AI"},
     "baseline": {"fr": "Sans IA", "en": "No AI"},
     "gain_vs_baseline": {"fr": "Gain vs sans IA", "en": "Gain vs no AI"},
-    "wh_per_1000_predictions": {"fr": "Wh / 1 000 prédictions", "en": "Wh / 1,000 predictions"},
-    "co2e_g": {"fr": "gCO2e", "en": "gCO2e"},
+    # A figure's column: the unit it is shown in follows in brackets ("Énergie (mWh)").
+    "energy_kwh": {"fr": "Énergie", "en": "Energy"},
+    "wh_per_1000_predictions": {
+        "fr": "Énergie / 1 000 prédictions",
+        "en": "Energy / 1,000 predictions",
+    },
+    "co2e_g": {"fr": "Émissions", "en": "Emissions"},
+    "water_l": {"fr": "Eau", "en": "Water"},
     "method": {"fr": "Méthode de mesure", "en": "Measurement method"},
     "reproduction": {"fr": "Reproductibilité", "en": "Reproducibility"},
     "jurors": {"fr": "Notes du jury", "en": "Jury scores"},
@@ -48,12 +54,80 @@ TEXTS: dict[str, dict[str, str]] = {
     "not_measured": {"fr": "non mesuré", "en": "not measured"},
     "conflict": {"fr": "conflit d'intérêts", "en": "conflict of interest"},
     "open": {"fr": "ouvrir", "en": "open"},
+    # Unknown figures, untagged phases, repeated runs and their intervals
+    "phases_untagged": {
+        "fr": "phases non étiquetées : énergie de l'IA inconnue",
+        "en": "phases untagged: AI energy unknown",
+    },
+    "reason_no_ai_phase": {
+        "fr": "aucune cellule étiquetée train ou inference",
+        "en": "no cell tagged train or inference",
+    },
+    "reason_no_baseline_phase": {
+        "fr": "aucune cellule étiquetée baseline",
+        "en": "no cell tagged baseline",
+    },
+    "reason_no_phase": {
+        "fr": "aucune cellule ne porte d'étiquette de phase",
+        "en": "no cell carries a phase tag",
+    },
+    "reason_gain_not_positive": {
+        "fr": "le gain n'est pas positif",
+        "en": "the gain is not positive",
+    },
+    "reason_no_predictions": {
+        "fr": "nombre de prédictions non enregistré",
+        "en": "number of predictions not recorded",
+    },
+    "one_run": {"fr": "1 exécution : pas d'intervalle", "en": "1 run: no interval"},
+    "repeats": {"fr": "Exécutions", "en": "Runs"},
+    "interval_note": {
+        "fr": (
+            "Énergie : médiane des exécutions répétées ; entre crochets, l'intervalle à 95 % "
+            "(loi de Student) sur ces exécutions."
+        ),
+        "en": (
+            "Energy: the median of the repeated runs; in brackets, the 95 % interval "
+            "(Student's t) across those runs."
+        ),
+    },
+    "unknown": {"fr": "inconnu", "en": "unknown"},
+    "unknown_because": {"fr": "inconnu : {reason}", "en": "unknown: {reason}"},
+    "labelled": {"fr": "{label} : {text}", "en": "{label}: {text}"},
+    "energy_low": {"fr": "Énergie, borne basse à 95 %", "en": "Energy, 95 % low"},
+    "energy_high": {"fr": "Énergie, borne haute à 95 %", "en": "Energy, 95 % high"},
+    "not_distinguishable": {"fr": "indiscernable", "en": "not distinguishable"},
+    "not_distinguishable_from": {
+        "fr": "Intervalles d'énergie qui se chevauchent : indiscernable en énergie de {others}",
+        "en": "Energy intervals overlap: not distinguishable on energy from {others}",
+    },
+    "overlaps": {"fr": "Indiscernable en énergie de", "en": "Not distinguishable on energy from"},
+    "overlap_title": {
+        "fr": "Dossiers indiscernables en énergie",
+        "en": "Submissions not distinguishable on energy",
+    },
+    "overlap_note": {
+        "fr": (
+            "Les intervalles à 95 % de l'énergie totale de ces dossiers se chevauchent : "
+            "l'énergie mesurée ne les départage pas."
+        ),
+        "en": (
+            "The 95 % intervals of these submissions' total energy overlap: "
+            "the measured energy does not tell them apart."
+        ),
+    },
+    "notes": {"fr": "Remarques", "en": "Notes"},
+    "ai_energy": {
+        "fr": "IA (entraînement et inférence)",
+        "en": "AI (training and inference)",
+    },
+    "baseline_energy": {"fr": "Solution sans IA", "en": "Non-AI solution"},
     # Pareto chart
     "pareto_title": {
         "fr": "Gain face à la solution sans IA, selon l'énergie",
         "en": "Gain over the non-AI solution, against energy",
     },
-    "pareto_x": {"fr": "Énergie (Wh / 1 000 prédictions)", "en": "Energy (Wh / 1,000 predictions)"},
+    "pareto_x": {"fr": "Énergie / 1 000 prédictions", "en": "Energy / 1,000 predictions"},
     "pareto_y": {"fr": "Gain vs sans IA (%)", "en": "Gain vs no AI (%)"},
     "pareto_points": {"fr": "Dossiers", "en": "Submissions"},
     "pareto_points_nc": {
@@ -62,6 +136,11 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "pareto_front": {"fr": "Front de Pareto", "en": "Pareto front"},
     "pareto_baseline": {"fr": "Solution sans IA", "en": "Non-AI solution"},
+    "pareto_apart": {
+        "fr": "Hors du graphique (énergie par prédiction ou gain inconnus)",
+        "en": "Off the chart (energy per prediction or gain unknown)",
+    },
+    "pareto_more": {"fr": "et {n} autre(s)", "en": "and {n} more"},
     # Statuses and verdicts
     "status_succeeded": {"fr": "réussi", "en": "succeeded"},
     "status_failed": {"fr": "échec", "en": "failed"},
@@ -103,7 +182,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "truth": {"fr": "Réel", "en": "Truth"},
     "row": {"fr": "Observation", "en": "Observation"},
     "energy": {"fr": "Énergie", "en": "Energy"},
-    "energy_title": {"fr": "Énergie par phase (Wh)", "en": "Energy per phase (Wh)"},
+    "energy_title": {"fr": "Énergie par phase", "en": "Energy per phase"},
     "phase": {"fr": "Phase", "en": "Phase"},
     "phase_data": {"fr": "données", "en": "data"},
     "phase_train": {"fr": "entraînement", "en": "training"},
@@ -111,7 +190,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "phase_baseline": {"fr": "solution sans IA", "en": "non-AI solution"},
     "phase_evaluate": {"fr": "évaluation", "en": "evaluation"},
     "phase_untagged": {"fr": "non étiqueté", "en": "untagged"},
-    "total_wh": {"fr": "Total : {wh} Wh, {co2} gCO2e", "en": "Total: {wh} Wh, {co2} gCO2e"},
+    "total": {"fr": "Total", "en": "Total"},
     "measured_with": {"fr": "Méthode de mesure : {method}", "en": "Measurement method: {method}"},
     "history": {"fr": "Historique des exécutions", "en": "Run history"},
     "run_id": {"fr": "Exécution", "en": "Run"},
@@ -154,7 +233,6 @@ TEXTS: dict[str, dict[str, str]] = {
     # Committee reports (xlsx, HTML, CSV): the other columns, sheets, sections
     "rank": {"fr": "Rang", "en": "Rank"},
     "state": {"fr": "État du dossier", "en": "Dossier state"},
-    "energy_kwh": {"fr": "Énergie (kWh)", "en": "Energy (kWh)"},
     "comparable": {"fr": "Comparable", "en": "Comparable"},
     "comparable_reason": {"fr": "Pourquoi non comparable", "en": "Why not comparable"},
     "value": {"fr": "Valeur", "en": "Value"},
@@ -196,6 +274,28 @@ def t(key: str, lang: str = DEFAULT_LANGUAGE, **values: object) -> str:
     entry = TEXTS[key]
     text = entry.get(lang) or entry[DEFAULT_LANGUAGE]
     return text.format(**values) if values else text
+
+
+# The meter's reasons for an unknown figure, as stored (English), and their labels' keys.
+# Compared without case, a final full stop, or "is "; a reason not listed is shown as stored.
+REASONS = {
+    "no cell tagged train or inference": "reason_no_ai_phase",
+    "no cell tagged baseline": "reason_no_baseline_phase",
+    "no cell carries a phase tag": "reason_no_phase",
+    "the gain not positive": "reason_gain_not_positive",
+    "gain not positive": "reason_gain_not_positive",
+    "n_predictions not recorded": "reason_no_predictions",
+    "no n_predictions recorded": "reason_no_predictions",
+}
+
+
+def reason_label(reason: str | None, lang: str = DEFAULT_LANGUAGE) -> str | None:
+    """The meter's reason for an unknown figure in `lang` (as stored when not known here)."""
+    if not reason:
+        return None
+    plain = " ".join(reason.strip().rstrip(".").lower().replace(" is ", " ").split())
+    key = REASONS.get(plain)
+    return t(key, lang) if key else reason
 
 
 def status_label(status: str, lang: str = DEFAULT_LANGUAGE) -> str:

@@ -31,10 +31,26 @@ if TYPE_CHECKING:
     from workbench.calls import Call
     from workbench.results import ResultRow
     from workbench.store import Store
+    from workbench.units import Unit
     from workbench.workspace import Workspace
 
 FORMATS = ("xlsx", "html", "csv")
 RUNNER_FAULT = "error"  # a run status: the runner failed, not the team's notebook
+# The columns that hold a figure, and its kind (`workbench.units`): stored in base units,
+# shown in one readable unit per column, named in the header.
+FIGURES = {
+    "energy_kwh": "energy",
+    "energy_low": "energy",
+    "energy_high": "energy",
+    "wh_per_1000_predictions": "energy_per_1000",
+    "co2e_g": "carbon",
+}
+BOUNDS = ("energy_low", "energy_high")  # the 95 % interval of `energy_kwh`
+ENERGY_FIELDS = {  # ranking column -> the `Energy` field it shows
+    "energy_kwh": "total_kwh",
+    "wh_per_1000_predictions": "wh_per_1000_predictions",
+    "co2e_g": "co2e_g",
+}
 
 
 @dataclass
@@ -53,6 +69,11 @@ class ReportData:
     states: list[dict[str, Any]] = field(default_factory=list)
     audit: list[dict[str, Any]] = field(default_factory=list)
     results: list[ResultRow] = field(default_factory=list)  # the rows the tables come from
+    # submission -> column -> what a missing figure reads instead: unknown with its
+    # reason, or not measured (in the report's language); never 0, never blank
+    unknown: dict[str, dict[str, str]] = field(default_factory=dict)
+    # submission -> the submissions whose energy intervals overlap its own
+    overlaps: dict[str, list[str]] = field(default_factory=dict)
 
     def sheets(self) -> dict[str, list[dict[str, Any]]]:
         faults = {"faults": self.faults} if self.faults else {}  # a sheet only when needed
@@ -66,6 +87,25 @@ class ReportData:
             "states": self.states,
             "audit": self.audit,
         }
+
+
+def units(data: ReportData) -> dict[str, Unit]:
+    """One unit per figure column for the whole report, from every value of that column.
+
+    An interval's bounds take the unit of the figure they bound.
+    """
+    from workbench.units import scale
+
+    values: dict[str, list[float | None]] = {}
+    for rows in data.sheets().values():
+        for row in rows:
+            for column in FIGURES.keys() & row.keys():
+                values.setdefault(column, []).append(row[column])
+    chosen = {c: scale(v, FIGURES[c]) for c, v in values.items()}
+    for bound in BOUNDS:
+        if "energy_kwh" in chosen:
+            chosen[bound] = chosen["energy_kwh"]
+    return chosen
 
 
 def _rank_key(row: dict[str, Any]) -> tuple[float, float, float]:
@@ -109,12 +149,16 @@ def jury_table(call: Call, by_submission: dict[str, dict[int, Any]]) -> list[dic
 
 def report_data(store: Store, call: Call, lang: str = "fr") -> ReportData:
     """Gather every table of a call's report from the store."""
+    from workbench.charts import UNTAGGED, energy_overlaps
+    from workbench.i18n import reason_label, t
     from workbench.jury import current_scores
     from workbench.results import call_results
+    from workbench.units import unknown
 
     data = ReportData(call=call, lang=lang, generated_at=dt.datetime.now(dt.UTC))
     results = call_results(store, call.id, call.protocol.reference_machine)
     data.results = results
+    data.overlaps = energy_overlaps(results)
     scores = current_scores(store, call.id)
     data.jury = jury_table(call, scores)
     transitions: dict[str, list[Any]] = {}
@@ -148,15 +192,30 @@ def report_data(store: Store, call: Call, lang: str = "fr") -> ReportData:
                     "jury_score": row.jury_score,
                     "jurors": row.jurors,
                     "energy_kwh": energy.total_kwh if energy else None,
+                    "energy_low": row.total_kwh_ci95[0] if row.total_kwh_ci95 else None,
+                    "energy_high": row.total_kwh_ci95[1] if row.total_kwh_ci95 else None,
+                    "repeats": row.repeats,
                     "wh_per_1000_predictions": energy.wh_per_1000_predictions if energy else None,
                     "co2e_g": energy.co2e_g if energy else None,
                     "method": energy.method if energy else None,
                     "comparable": row.comparable if row.energy is not None else None,
                     "comparable_reason": row.comparable_reason,
                     "reproduction": row.verdict,
+                    "overlaps": ", ".join(o.split("/", 1)[1] for o in data.overlaps.get(key, [])),
+                    "notes": t("phases_untagged", data.lang) if UNTAGGED in row.flags else "",
                     "run_id": row.run_id,
                 }
             )
+            if energy is not None:  # measured: a missing figure is unknown, with its reason
+                data.unknown[key] = {
+                    column: unknown(data.lang, reason_label(energy.unknown.get(name), data.lang))
+                    for column, name in ENERGY_FIELDS.items()
+                    if getattr(energy, name) is None
+                }
+            elif row.energy is not None:  # ran, but its energy could not be measured
+                why = t("not_measured", data.lang)
+                why += f" ({row.energy.reason})" if row.energy.reason else ""
+                data.unknown[key] = dict.fromkeys(ENERGY_FIELDS, why)
         for name, value in sorted(row.metrics.items()):
             data.metrics.append(
                 {"submission": key, "run_id": row.run_id, "metric": name, "value": value}
@@ -219,7 +278,23 @@ def label(key: str, lang: str) -> str:
     return t(key, lang)
 
 
-def _frame(rows: list[dict[str, Any]], lang: str, first: tuple[str, ...] = ()) -> pd.DataFrame:
+def header(key: str, lang: str, scaled: dict[str, Unit] | None = None) -> str:
+    """A column's header; a figure's names its unit: the column's, else its base unit."""
+    from workbench.units import base_unit
+
+    if key not in FIGURES:
+        return label(key, lang)
+    unit = (scaled or {}).get(key) or base_unit(FIGURES[key])
+    return unit.header(label(key, lang))
+
+
+def _frame(
+    rows: list[dict[str, Any]],
+    lang: str,
+    first: tuple[str, ...] = (),
+    scaled: dict[str, Unit] | None = None,
+) -> pd.DataFrame:
+    """The rows as a table with labelled headers; figures scaled to `scaled`'s units."""
     import pandas as pd
 
     frame = pd.DataFrame(rows)
@@ -230,27 +305,47 @@ def _frame(rows: list[dict[str, Any]], lang: str, first: tuple[str, ...] = ()) -
     ordered = [c for c in first if c in frame.columns] + [
         c for c in frame.columns if c not in first
     ]
-    return frame[ordered].rename(columns={c: label(c, lang) for c in ordered})
+    frame = frame[ordered].copy()
+    for column, unit in (scaled or {}).items():
+        if column in frame.columns:
+            frame[column] = [None if pd.isna(v) else unit.convert(v) for v in frame[column]]
+    return frame.rename(columns={c: header(c, lang, scaled) for c in ordered})
 
 
 _PERCENT = {"gain_vs_baseline"}
 _DECIMALS = {"ai", "baseline", "mean", "median", "spread", "weighted_total", "jury_score", "weight"}
-_SMALL = {"energy_kwh", "wh_per_1000_predictions", "co2e_g", "value"}
+
+
+def _figure_format(unit: Unit, values: list[Any]) -> str:
+    """An xlsx number format with the unit, three significant digits at the column's median."""
+    import statistics
+
+    from workbench.units import DIGITS
+
+    shown = [abs(v) for v in values if isinstance(v, int | float) and v == v and v != 0]
+    magnitude = statistics.median(shown) if shown else 1.0
+    decimals = max(0, DIGITS - 1 - math.floor(math.log10(magnitude)))
+    return ("0." + "0" * decimals if decimals else "0") + f'" {unit.symbol}"'
 
 
 def write_xlsx(data: ReportData, path: Path) -> None:
-    """One sheet per topic, frozen header rows, sized columns, number formats."""
+    """One sheet per topic, frozen header rows, sized columns, number formats.
+
+    Figures stay numbers, scaled to one readable unit per column (named in the header and
+    in the number format); a figure that cannot be known reads as such, with its reason.
+    """
     import pandas as pd
     from openpyxl.utils import get_column_letter
 
     lang = data.lang
+    chosen = units(data)
     formats = {label(k, lang): "0.0%" for k in _PERCENT}
     formats |= {label(k, lang): "0.00" for k in _DECIMALS}
-    formats |= {label(k, lang): "0.000E+00" for k in _SMALL}
+    figures = {header(k, lang, chosen): k for k in chosen}
     with pd.ExcelWriter(path, engine="openpyxl") as writer:
         for name, rows in data.sheets().items():
             first = ("rank",) if name in ("ranking", "faults") else ()
-            frame = _frame(rows, lang, first)
+            frame = _frame(rows, lang, first, chosen)
             if frame.empty:
                 frame = pd.DataFrame({label("no_rows", lang): []})
             sheet = label(f"sheet_{name}", lang)[:31]
@@ -259,9 +354,16 @@ def write_xlsx(data: ReportData, path: Path) -> None:
             ws.freeze_panes = "A2"
             for index, column in enumerate(frame.columns, start=1):
                 letter = get_column_letter(index)
-                values = [str(column), *(str(v) for v in frame[column].head(200))]
-                ws.column_dimensions[letter].width = min(60, max(8, max(map(len, values)) + 2))
+                figure = figures.get(str(column))
                 number_format = formats.get(str(column))
+                if figure is not None:
+                    number_format = _figure_format(chosen[figure], list(frame[column]))
+                    for source, cell in zip(rows, ws[letter][1:], strict=False):
+                        text = data.unknown.get(source.get("submission", ""), {}).get(figure)
+                        if cell.value in (None, "") and text and name == "ranking":
+                            cell.value = text
+                values = [str(column), *(str(c.value) for c in ws[letter][1:200])]
+                ws.column_dimensions[letter].width = min(60, max(8, max(map(len, values)) + 2))
                 if number_format:
                     for cell in ws[letter][1:]:
                         cell.number_format = number_format
@@ -270,18 +372,39 @@ def write_xlsx(data: ReportData, path: Path) -> None:
 def write_csv(data: ReportData, path: Path) -> None:
     """The ranking table: what a committee sorts and filters in a spreadsheet.
 
-    Runner faults follow the ranked rows, with no rank.
+    Figures in their base units (kWh, Wh per 1,000 predictions, g CO2e), named in the
+    headers, as `results --format json` has them. Runner faults follow the ranked rows,
+    with no rank.
     """
     _frame(data.ranking + data.faults, data.lang, ("rank",)).to_csv(path, index=False)
 
 
 def _columns(rows: list[dict[str, Any]], first: tuple[str, ...] = ()) -> list[str]:
-    return [c for c in first if c in rows[0]] + [c for c in rows[0] if c not in first]
+    """A table's columns in the HTML report; an interval is shown beside its figure."""
+    shown = [c for c in rows[0] if c not in BOUNDS]
+    return [c for c in first if c in shown] + [c for c in shown if c not in first]
 
 
-def _cell(lang: str) -> Any:
-    def cell(column: str, value: Any) -> str:
+def _cell(data: ReportData, chosen: dict[str, Unit]) -> Any:
+    from workbench.i18n import t
+    from workbench.units import format_interval
+
+    lang = data.lang
+
+    def cell(column: str, row: dict[str, Any]) -> str:
         """A table cell's text; the template escapes it."""
+        value = row.get(column)
+        if column in chosen:
+            if value is None:
+                return data.unknown.get(row.get("submission", ""), {}).get(column) or "–"
+            text = str(chosen[column].format(value, lang))
+            if column == "energy_kwh" and "repeats" in row:
+                low, high = row.get("energy_low"), row.get("energy_high")
+                if low is not None and high is not None:
+                    text += f" {format_interval((low, high), chosen[column], lang)}"
+                elif row["repeats"] == 1:
+                    text += f" ({t('one_run', lang)})"
+            return text
         if value is None:
             return "–"
         if isinstance(value, bool):
@@ -310,13 +433,16 @@ def write_html(data: ReportData, path: Path) -> None:
     def by_submission(rows: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
         return [r for r in rows if r["submission"] == key]
 
+    chosen = units(data)
     markup = render(
         "report/report.html.j2",
         lang=data.lang,
         call=data.call,
         generated_at=data.generated_at,
         chart=pareto_html(data),
-        cell=_cell(data.lang),
+        cell=_cell(data, chosen),
+        header=lambda column: header(column, data.lang, chosen),
+        overlaps=sorted(data.overlaps.items()),
         columns_of=_columns,
         by_submission=by_submission,
         **{**data.sheets(), "faults": data.faults},

@@ -131,14 +131,17 @@ def batch(
 def _batch_table(call: str, done: list[tuple[Any, Any]]) -> Any:
     from rich.table import Table
 
+    from workbench.units import ENERGY, scale
+
+    measured = [r.energy for _, r in done if r.energy is not None and r.energy.measured]
+    unit = scale([e.total_kwh for e in measured], ENERGY)
     table = Table(title=f"Batch: {call}")
-    for column in ("submission", "run", "status", "s", "gain", "Wh", "message"):
+    for column in ("submission", "run", "status", "s", "gain", unit.header("energy"), "message"):
         table.add_column(column, overflow="fold")
     for job, record in sorted(done, key=lambda pair: (pair[1].submission, pair[0].repeat)):
         gain = record.score.gain_vs_baseline if record.score else None
         energy = record.energy
-        measured = energy is not None and energy.measured and energy.total_kwh is not None
-        wh = f"{energy.total_kwh * 1000:.3g}" if measured else "-"
+        wh = _figure(energy.total_kwh, unit) if energy and energy.measured else "-"
         style = "green" if record.status == "succeeded" else "red"
         table.add_row(
             record.submission,
@@ -235,21 +238,76 @@ def results(ctx: click.Context, call: str, fmt: str) -> None:
         _console().print(_results_table(call, rows))
 
 
-def _energy_cells(row: ResultRow) -> list[str]:
+class _EnergyUnits:
+    """The units of the results table's energy columns: one per column, for every row."""
+
+    def __init__(self, rows: list[ResultRow]) -> None:
+        from workbench.units import CARBON, ENERGY, ENERGY_PER_1000, scale
+
+        measured = [e for row in rows if (e := row.measured_energy()) is not None]
+        self.total = scale([e.total_kwh for e in measured], ENERGY)
+        self.per_1000 = scale([e.wh_per_1000_predictions for e in measured], ENERGY_PER_1000)
+        self.carbon = scale([e.co2e_g for e in measured], CARBON)
+
+
+def _figure(value: float | None, unit: Any, reason: str | None = None) -> str:
+    """A figure in its column's unit (the header names it); unknown in words, never 0."""
+    from workbench.i18n import reason_label
+    from workbench.units import unknown
+
+    if value is None:
+        return f"[yellow]{unknown('en', reason_label(reason, 'en'))}[/]"
+    return str(unit.number(value, "en"))
+
+
+def _with_interval(
+    value: float | None, interval: tuple[float, float] | None, row: ResultRow, unit: Any
+) -> str:
+    from workbench.units import format_interval
+
+    text = _figure(value, unit)
+    if value is None:
+        return text
+    if interval is not None:
+        return f"{text} {format_interval(interval, unit, 'en')}"
+    return text if row.repeats <= 1 else f"{text} [dim](no interval)[/]"
+
+
+def _energy_cells(row: ResultRow, units: _EnergyUnits) -> list[str]:
     energy = row.measured_energy()
     if energy is None:
         reason = (row.energy.reason if row.energy else None) or "not measured"
         return ["-", "-", "-", f"[yellow]unmeasured[/] ({reason})"]
-    per_1000 = energy.wh_per_1000_predictions
     method = energy.method or "-"
     if row.comparable_reason:
         method += f" [yellow]not comparable: {row.comparable_reason}[/]"
+    per_1000 = energy.wh_per_1000_predictions
     return [
-        f"{(energy.total_kwh or 0.0) * 1000:.3g}",
-        "-" if per_1000 is None else f"{per_1000:.3g}",
-        f"{energy.co2e_g:.3g}" if energy.co2e_g is not None else "-",
+        _with_interval(energy.total_kwh, row.total_kwh_ci95, row, units.total),
+        _with_interval(per_1000, row.wh_per_1000_predictions_ci95, row, units.per_1000)
+        if per_1000 is not None
+        else _figure(None, units.per_1000, energy.unknown.get("wh_per_1000_predictions")),
+        _figure(energy.co2e_g, units.carbon, energy.unknown.get("co2e_g")),
         method,
     ]
+
+
+def _notes_cell(row: ResultRow, overlaps: list[str]) -> str:
+    """What a jury must see beside the figures: untagged phases, repeats, overlaps."""
+    from workbench.charts import UNTAGGED
+    from workbench.i18n import t
+
+    notes = []
+    if UNTAGGED in row.flags:
+        notes.append(f"[yellow]{t('phases_untagged', 'en')}[/]")
+    if row.repeats > 1:
+        notes.append(f"median of {row.repeats} runs")
+    elif row.measured:
+        notes.append(f"[dim]{t('one_run', 'en')}[/]")
+    if overlaps:
+        others = ", ".join(key.split("/", 1)[1] for key in overlaps)
+        notes.append(f"not distinguishable on energy from {others}")
+    return "; ".join(notes) or "-"
 
 
 def _reproduction_cell(result: dict[str, Any] | None) -> str:
@@ -262,17 +320,26 @@ def _reproduction_cell(result: dict[str, Any] | None) -> str:
 
 
 def _results_table(call: str, rows: list[ResultRow]) -> Any:
-    """The primary metric as the workbench recomputed it, AI against baseline."""
+    """The primary metric as the workbench recomputed it, AI against baseline.
+
+    Each energy column takes one readable unit, named in its header; intervals are 95 %
+    intervals across the repeated runs, in the unit of the column.
+    """
     from rich.table import Table
 
+    from workbench.charts import energy_overlaps
+
+    units = _EnergyUnits(rows)
+    overlaps = energy_overlaps(rows)
     table = Table(title=f"Results: {call}")
     for column in ("submission", "team", "template", "status", "s", "metric", "AI", "baseline"):
         table.add_column(column, overflow="fold")
     table.add_column("gain", justify="right")
-    table.add_column("Wh", justify="right")
-    table.add_column("Wh/1000 pred.", justify="right")
-    table.add_column("gCO2e", justify="right")
+    table.add_column(units.total.header("energy"), justify="right")
+    table.add_column(units.per_1000.header("energy/1000 pred."), justify="right")
+    table.add_column(units.carbon.header("emissions"), justify="right")
     table.add_column("method")
+    table.add_column("notes")
     table.add_column("reproduced")
     for row in rows:
         score = row.score
@@ -292,12 +359,14 @@ def _results_table(call: str, rows: list[ResultRow]) -> Any:
             f"{score.ai:.4g}" if score else "-",
             f"{score.baseline:.4g}" if score else "-",
             gain_text,
-            *_energy_cells(row),
+            *_energy_cells(row, units),
+            _notes_cell(row, overlaps.get(row.submission, [])),
             _reproduction_cell(row.reproduction),
         )
     table.caption = (
         "gain: improvement of the AI over the non-AI baseline, recomputed by the workbench; "
-        "(!): the notebook's own numbers differ"
+        "(!): the notebook's own numbers differ; \\[low, high]: 95 % t-interval across the "
+        "repeated runs"
     )
     return table
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Iterable
+from dataclasses import dataclass
 from functools import cache, lru_cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
@@ -19,6 +21,9 @@ from workbench.i18n import status_label, t
 
 if TYPE_CHECKING:
     import jinja2
+
+    from workbench.results import ResultRow
+    from workbench.units import Unit
 
 
 def fmt(value: float | None, digits: int = 4) -> str:
@@ -60,6 +65,92 @@ def reproduction_label(result: dict[str, Any] | None, lang: str) -> tuple[str, s
     return t("diverged", lang, metrics=shown), "wb-bad"
 
 
+@dataclass(frozen=True)
+class Figure:
+    """A figure's cell: its text in the column's unit, its interval (or why none), a tooltip."""
+
+    text: str
+    interval: str = ""
+    note: str = ""  # shown muted where an interval would be: "1 run: no interval"
+    unknown: bool = False
+
+
+def figure_cell(
+    value: float | None,
+    unit: Unit,
+    lang: str,
+    *,
+    reason: str | None = None,
+    interval: tuple[float, float] | None = None,
+    repeats: int | None = None,
+) -> Figure:
+    """One figure of a table in its column's `unit`: '4,19 mWh' and '[3,90 ; 4,60]'.
+
+    Unknown (None) reads 'inconnu : <reason>', never 0. When the figure has intervals
+    (`repeats` given), a single run says it has none.
+    """
+    from workbench.i18n import reason_label
+    from workbench.units import format_interval
+
+    if value is None:
+        return Figure(unit.format(None, lang, reason_label(reason, lang)), unknown=True)
+    if interval is not None:
+        return Figure(unit.format(value, lang), format_interval(interval, unit, lang))
+    return Figure(unit.format(value, lang), note=t("one_run", lang) if repeats == 1 else "")
+
+
+@dataclass(frozen=True)
+class TableUnits:
+    """The units of a table's figure columns, each chosen once from all its rows."""
+
+    energy: Unit
+    per_1000: Unit
+    carbon: Unit
+
+    @classmethod
+    def of(cls, rows: Iterable[ResultRow]) -> TableUnits:
+        from workbench.units import CARBON, ENERGY, ENERGY_PER_1000, scale
+
+        measured = [e for row in rows if (e := row.measured_energy()) is not None]
+        return cls(
+            scale([e.total_kwh for e in measured], ENERGY),
+            scale([e.wh_per_1000_predictions for e in measured], ENERGY_PER_1000),
+            scale([e.co2e_g for e in measured], CARBON),
+        )
+
+    def header(self, key: str, lang: str) -> str:
+        """A figure column's label with its unit; other columns' labels as they are."""
+        unit = {"energy_kwh": self.energy, "wh_per_1000_predictions": self.per_1000,
+                "co2e_g": self.carbon}.get(key)  # fmt: skip
+        return unit.header(t(key, lang)) if unit is not None else t(key, lang)
+
+
+def energy_lines(energy: dict[str, Any], lang: str) -> list[tuple[str, str]]:
+    """(label, text) of a run's energy block: total, AI, baseline, per prediction, CO2e, water.
+
+    Each figure in its own readable unit; an unknown one with its reason.
+    """
+    from workbench.i18n import reason_label
+    from workbench.units import CARBON, ENERGY, ENERGY_PER_1000, WATER, format_quantity
+
+    unknown = energy.get("unknown") or {}
+    lines = []
+    for key, kind, label in (
+        ("total_kwh", ENERGY, "total"),
+        ("ai_kwh", ENERGY, "ai_energy"),
+        ("baseline_kwh", ENERGY, "baseline_energy"),
+        ("wh_per_1000_predictions", ENERGY_PER_1000, "wh_per_1000_predictions"),
+        ("co2e_g", CARBON, "co2e_g"),
+        ("water_l", WATER, "water_l"),
+    ):
+        value = energy.get(key)
+        if value is None and key not in unknown:
+            continue  # not a figure of this run (no water use efficiency, say)
+        reason = reason_label(unknown.get(key), lang)
+        lines.append((t(label, lang), format_quantity(value, kind, lang, reason=reason)))
+    return lines
+
+
 @cache
 def static_text(name: str) -> str:
     """A static file's text (CSS, script), read from package data once per process."""
@@ -84,6 +175,7 @@ def environment() -> jinja2.Environment:
         static=static_text,
         fmt=fmt,
         fmt_gain=fmt_gain,
+        figure_cell=figure_cell,
     )
     env.filters.update(sort_value=sort_value, local_time=local_time)
     return env

@@ -23,7 +23,8 @@ def ranked(results: list[ResultRow]) -> list[ResultRow]:
 
 
 def call_page(ctx: Context, juror: Juror, token: str) -> None:
-    from workbench.charts import pareto_figure
+    from workbench.charts import energy_overlaps, pareto_figure
+    from workbench.html.render import TableUnits
     from workbench.results import call_results
 
     rows = ranked(call_results(ctx.store, ctx.call.id, ctx.call.protocol.reference_machine))
@@ -32,4 +33,5 @@ def call_page(ctx: Context, juror: Juror, token: str) -> None:
     show_figure(pareto_figure(rows, ctx.lang))
     conflicts = {r.submission for r in rows if juror.has_conflict(r.submission)}
     links = {r.submission: page_link(token, r.submission) for r in rows}
-    show_html(page.ranking(rows, conflicts, links, ctx.lang))
+    overlaps = energy_overlaps(rows)
+    show_html(page.ranking(rows, conflicts, links, overlaps, TableUnits.of(rows), ctx.lang))

@@ -57,7 +57,7 @@ def submission_page(ctx: Context, juror: Juror, token: str, key: str) -> None:
     from workbench.charts import energy_figure, predictions_figure
     from workbench.dashboards.pages.scoring import scoring_form
     from workbench.dossiers import current_state
-    from workbench.html.render import reproduction_label
+    from workbench.html.render import energy_lines, reproduction_label
 
     sub = ctx.store.submission(key)
     if sub is None or sub.call_id != ctx.call.id:
@@ -91,7 +91,9 @@ def submission_page(ctx: Context, juror: Juror, token: str, key: str) -> None:
         if energy.get("measured"):
             reference = ctx.call.protocol.reference_machine
             reason = latest_comparability(ctx.store, ctx.call.id, latest.run_id, reference)
-        show_html(page.energy(energy, reason, lang))
+        flags = record.get("flags") or []
+        lines = energy_lines(energy, lang) if energy.get("measured") else []
+        show_html(page.energy(energy, lines, flags, reason, lang))
         energy_fig = energy_figure(energy, lang)
         if energy_fig is not None:
             show_figure(energy_fig)
