@@ -527,7 +527,6 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
                 "template": "custom",
                 "parameters": parameters,
                 "answers": {"open-data": True, "hosting": "cloud"},
-                "state": "submitted",  # handed in: drafts never reach the jury
             },
         )
     workspace = Workspace(root)
