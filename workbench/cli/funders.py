@@ -466,9 +466,12 @@ def stats(ctx: click.Context, call: str, as_json: bool) -> None:
     console.print(
         f"AI beats its baseline: {usage['ai_beats_baseline']} of {usage['scored']} scored"
     )
+    from workbench.units import CARBON, ENERGY, format_quantity
+
+    energy = format_quantity(usage["energy_kwh"], ENERGY, "en")
+    carbon = format_quantity(usage["co2e_g"], CARBON, "en")
     console.print(
-        f"energy of all runs: {usage['energy_kwh'] * 1000:.3g} Wh, {usage['co2e_g']:.3g} gCO2e "
-        f"({usage['runs_measured']} measured run(s))"
+        f"energy of all runs: {energy}, {carbon} ({usage['runs_measured']} measured run(s))"
     )
     share = usage["hardware_counter_share"]
     methods = ", ".join(f"{m}: {n}" for m, n in usage["methods"].items()) or "none"
