@@ -309,7 +309,7 @@ class RunMeter:
 
     def start(self) -> None:
         self._last_machine = self.meter.read()
-        self._last_busy = _busy_cpu_seconds()
+        self._last_busy = self._machine_busy_seconds()
         self._thread = threading.Thread(target=self._loop, name="workbench-meter", daemon=True)
         self._thread.start()
 
@@ -331,6 +331,10 @@ class RunMeter:
         self.sample()
         with self._lock:
             self.phases = (phases,) if isinstance(phases, str) else (tuple(phases) or (UNTAGGED,))
+
+    def _machine_busy_seconds(self) -> float:
+        """The machine's busy CPU time so far, all cores together."""
+        return _busy_cpu_seconds()
 
     def _tree(self) -> list[Any]:
         """The kernel and its descendants (one scan of the process table per sample)."""
@@ -369,7 +373,7 @@ class RunMeter:
                 return
             try:
                 machine = self.meter.read()
-                busy = _busy_cpu_seconds()
+                busy = self._machine_busy_seconds()
                 procs = self._tree()
                 own = self._tree_cpu_seconds(procs)
                 rss_share = self._tree_rss_share(procs)
