@@ -71,6 +71,9 @@ def workspace(seconds: float) -> Path:
     folder = root / "submissions" / "bench" / "cpu"
     folder.mkdir(parents=True)
     shutil.copy(ROOT / "tests" / "notebooks" / "cpu_bound.ipynb", folder / "notebook.ipynb")
+    signals = root / "signals"  # the notebook burns once it sees `idle-started` (alone: at once)
+    signals.mkdir()
+    (signals / "idle-started").touch()
     sub = {
         "id": "cpu",
         "call": "bench",
@@ -78,7 +81,7 @@ def workspace(seconds: float) -> Path:
         "organisation": "o",
         "title": "t",
         "template": "custom",
-        "parameters": {"seconds": seconds},
+        "parameters": {"seconds": seconds, "signals": str(signals)},
     }
     (folder / "submission.yaml").write_text(yaml.safe_dump(sub))
     return root

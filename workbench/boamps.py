@@ -3,6 +3,10 @@
 The run's own measurement (energy per process tree, per phase) is put into codecarbon's
 `EmissionsData`, and codecarbon's BoAmps mapper writes the report, so the structure is
 exactly the one codecarbon produces.
+
+The report's `quality` is derived, never chosen: the larger of the measuring method's
+relative uncertainty (`METHOD_UNCERTAINTY`) and, when repeated runs measured one, the 95 %
+interval's relative half-width, placed on BoAmps' own scale (`BOAMPS_QUALITY`).
 """
 
 from __future__ import annotations
@@ -11,14 +15,57 @@ import platform
 from typing import Any
 
 from workbench.errors import InputError
+from workbench.runner.metering import METHOD_UNCERTAINTY, Energy
 from workbench.runner.records import RunRecord
 
-# BoAmps' quality field, from how the energy was obtained
-_QUALITY = {"rapl": "high", "tdp-estimate": "medium", "load-estimate": "medium", "constant": "low"}
+# BoAmps' quality scale, from its report schema (`quality`): each grade and the largest
+# relative error it stands for. Past ±50 % a report still gets the lowest grade, `low`.
+BOAMPS_QUALITY: tuple[tuple[str, float], ...] = (("high", 0.10), ("medium", 0.25), ("low", 0.50))
 
 
-def boamps_report(record: RunRecord, title: str = "", template: str = "") -> dict[str, Any]:
-    """The run as a BoAmps report (a JSON-ready dict)."""
+def relative_half_width(interval: tuple[float, float]) -> float:
+    """An interval's half-width relative to its centre (infinite when the centre is not > 0)."""
+    low, high = interval
+    centre = (low + high) / 2
+    return (high - low) / 2 / centre if centre > 0 else float("inf")
+
+
+def energy_uncertainty(
+    energy: Energy, total_kwh_ci95: tuple[float, float] | None = None
+) -> float | None:
+    """The energy's relative uncertainty: its method's, or the measured interval's if larger.
+
+    Records written before `Energy.method_uncertainty` existed take their method's figure.
+    """
+    method = energy.method_uncertainty
+    if method is None:
+        method = METHOD_UNCERTAINTY.get(energy.method or "")
+    measured = relative_half_width(total_kwh_ci95) if total_kwh_ci95 is not None else None
+    known = [u for u in (method, measured) if u is not None]
+    return max(known) if known else None
+
+
+def boamps_quality(uncertainty: float | None) -> str:
+    """The BoAmps grade of a relative uncertainty: the best grade whose error bound covers it."""
+    if uncertainty is not None:
+        for grade, bound in BOAMPS_QUALITY:
+            if uncertainty <= bound:
+                return grade
+    return BOAMPS_QUALITY[-1][0]
+
+
+def boamps_report(
+    record: RunRecord,
+    title: str = "",
+    template: str = "",
+    *,
+    total_kwh_ci95: tuple[float, float] | None = None,
+) -> dict[str, Any]:
+    """The run as a BoAmps report (a JSON-ready dict).
+
+    `total_kwh_ci95`: the 95 % interval of the total energy across repeated runs, when
+    there were some; it lowers the report's `quality` when it is wider than the method's.
+    """
     import codecarbon
     from codecarbon.input import DataSource
     from codecarbon.output_methods.boamps.mapper import map_emissions_to_boamps
@@ -84,7 +131,10 @@ def boamps_report(record: RunRecord, title: str = "", template: str = "") -> dic
     )
     header = BoAmpsHeader(report_id=record.run_id, report_status="final")
     report = map_emissions_to_boamps(
-        emissions, task=task, header=header, quality=_QUALITY.get(energy.method or "", "low")
+        emissions,
+        task=task,
+        header=header,
+        quality=boamps_quality(energy_uncertainty(energy, total_kwh_ci95)),
     )
     return dict(report.to_dict())
 

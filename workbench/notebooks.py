@@ -40,10 +40,20 @@ def read_notebook(path: Path) -> NotebookNode:
     return nb
 
 
-def cell_phase(cell: Any) -> str:
-    """The phase a cell belongs to, from its tags."""
+def cell_phases(cell: Any) -> tuple[str, ...]:
+    """The phases a cell belongs to, from its tags, in tag order (`(UNTAGGED,)` when none).
+
+    A cell tagged with several phases (e.g. `train` and `inference`) counts in each: the
+    runner splits the energy it uses evenly between them.
+    """
     tags = cell.get("metadata", {}).get("tags", [])
-    return next((t for t in tags if t in PHASES), UNTAGGED)
+    phases = tuple(dict.fromkeys(t for t in tags if t in PHASES))
+    return phases or (UNTAGGED,)
+
+
+def cell_phase(cell: Any) -> str:
+    """The first phase a cell belongs to (see `cell_phases` for all of them)."""
+    return cell_phases(cell)[0]
 
 
 @dataclass(frozen=True)

@@ -137,6 +137,8 @@ class RunControl:
     waited: float = 0.0
     waiting: bool = False
     output: OutputBudget = field(default_factory=OutputBudget)
+    # The phases that had a cell start: a figure needing a phase not in here is unknown.
+    phases_ran: set[str] = field(default_factory=set)
     _started: dict[int, tuple[str, float]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -145,16 +147,22 @@ class RunControl:
         return max(1, math.ceil(self.deadline - time.monotonic()))
 
     def cell_executing(self, cell: Any, cell_index: int, client: Any) -> None:
-        from workbench.notebooks import cell_phase
+        """A cell starts: the meter charges its phases (split evenly when it has several).
+
+        Its `CellTiming.phase` is its first phase, as in records written before a cell
+        could count in several.
+        """
+        from workbench.notebooks import cell_phases
 
         if self.kernel_pid is None:
             self.kernel_pid = client.km.provisioner.process.pid
             if self.meter is not None:
                 self.meter.attach(self.kernel_pid)
-        phase = cell_phase(cell)
+        phases = cell_phases(cell)
+        self.phases_ran.update(phases)
         if self.meter is not None:
-            self.meter.enter_phase(phase)
-        self._started[cell_index] = (phase, time.time())
+            self.meter.enter_phase(phases)
+        self._started[cell_index] = (phases[0], time.time())
 
     def cell_complete(self, cell: Any, cell_index: int, **_: Any) -> None:
         if self.meter is not None:

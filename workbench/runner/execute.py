@@ -36,7 +36,14 @@ if TYPE_CHECKING:
     from workbench.runner.outcome import Outcome
     from workbench.submissions import Submission
 
-__all__ = ["OUTPUT_TRUNCATED", "RECORD_FILE", "OutputBudget", "RunControl", "execute_submission"]
+__all__ = [
+    "OUTPUT_TRUNCATED",
+    "PHASES_UNTAGGED",
+    "RECORD_FILE",
+    "OutputBudget",
+    "RunControl",
+    "execute_submission",
+]
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +52,9 @@ INPUT_NOTEBOOK = "input.ipynb"
 OUTPUT_LOG = "output.log"
 RECORD_FILE = "run.json"
 OUTPUT_TRUNCATED = "output_truncated"  # a run flag
+# A run flag: no code cell of the notebook carries a phase tag, so its AI, baseline and
+# per-prediction energy cannot be known.
+PHASES_UNTAGGED = "phases_untagged"
 
 
 @lru_cache(maxsize=1)
@@ -225,11 +235,27 @@ def execute_submission(
             "finished_at": dt.datetime.now(dt.UTC),
             "duration_s": round(duration, 3),
             "cells": sorted(control.cells, key=lambda c: c.start),
-            "flags": [OUTPUT_TRUNCATED] if control.output.truncated else [],
+            "flags": _flags(run_dir, control),
         }
     )
     (run_dir / RECORD_FILE).write_text(record.model_dump_json(indent=2), encoding="utf-8")
     return record
+
+
+def _flags(run_dir: Path, control: RunControl) -> list[str]:
+    """What the runner noticed about the run, for `RunRecord.flags`."""
+    import nbformat
+
+    from workbench.notebooks import has_phase_tags
+
+    flags = [OUTPUT_TRUNCATED] if control.output.truncated else []
+    try:
+        untagged = not has_phase_tags(nbformat.read(run_dir / INPUT_NOTEBOOK, as_version=4))
+    except Exception:  # an unreadable notebook already makes the run a runner fault
+        untagged = False
+    if untagged:
+        flags.append(PHASES_UNTAGGED)
+    return flags
 
 
 def _conclude(
@@ -272,6 +298,7 @@ def _conclude(
             metrics=metrics,
             gain_vs_baseline=score.gain_vs_baseline if score else None,
             unavailable=control.unmeasured,
+            phases_ran=control.phases_ran,
         )
         collected = {
             "metrics": metrics,

@@ -2,20 +2,28 @@
 
 How a run's energy is obtained:
 
-1. One `Meter` per process reads the *machine's* cumulative CPU and RAM energy through
-   codecarbon's `OfflineEmissionsTracker` hardware (RAPL counters when the machine has them,
-   else codecarbon's CPU-load or TDP estimate, and its RAM model). Hardware detection costs
-   about 1.5 s, so it happens once per process and is shared by every run of a batch.
-   No codecarbon scheduler or thread is ever started: the runner drives the readings.
+1. One `Meter` per process reads the *machine's* cumulative CPU and RAM energy: the CPU
+   packages' RAPL counters when the machine's powercap tree has readable ones (read by
+   `workbench.runner.rapl`; `WORKBENCH_POWERCAP_DIR` names another tree), else
+   codecarbon's CPU-load or TDP estimate, with the reason RAPL could not be read kept in
+   `MachineInfo.estimate_reason`; RAM always by codecarbon's model. Hardware detection
+   (codecarbon's `OfflineEmissionsTracker`) costs about 1.5 s, so it happens once per
+   process and is shared by every run of a batch. No codecarbon scheduler or thread is
+   ever started: the runner drives the readings.
 2. Each run has a `RunMeter` that samples every half second, and at every cell boundary,
    (a) the machine energy since its last sample and (b) the CPU time of its own kernel
    process tree (psutil). The machine's CPU energy of the interval is apportioned by the
    tree's share of the machine's busy CPU time; RAM energy by the tree's share of memory.
    Two runs at once therefore do not count each other's work, whether they share a
    process (a local batch) or not.
-3. The interval's energy goes to the phase of the cell running at the end of the interval
+3. The interval's energy goes to the phases of the cell running at the end of the interval
    (cells are tagged `data`, `train`, `inference`, `baseline`, `evaluate`; others are
-   `untagged`). The run's total is the sum of its phases.
+   `untagged`). A cell tagged with several phases has its energy split evenly between
+   them (`train` and `inference`: half each). The run's total is the sum of its phases.
+4. A figure that cannot be known is None with its reason in `Energy.unknown`, never 0:
+   AI energy when no `train` or `inference` cell ran, the baseline's when no `baseline`
+   cell ran, per prediction without an `inference` cell or `n_predictions`, per gain point
+   without a positive gain. A phase whose cells ran but used next to nothing is a real 0.
 """
 
 from __future__ import annotations
@@ -26,17 +34,41 @@ import logging
 import platform
 import threading
 import time
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel, Field
 
+from workbench.notebooks import UNTAGGED
+
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from workbench.calls import Protocol as CallProtocol
 
 log = logging.getLogger(__name__)
 
 METHODS = ("rapl", "tdp-estimate", "load-estimate", "constant")
+# Each method's relative uncertainty on a run's energy (0.1 = ±10 %), shown beside the
+# figures and mapped to BoAmps' quality. Only `rapl` rests on published measurements;
+# the estimates' figures are the workbench's stated assumptions, not measurements.
+METHOD_UNCERTAINTY: dict[str, float] = {
+    # RAPL package counters against wall-power meters: errors of a few percent (Khan et
+    # al., "RAPL in Action: Experiences in Using RAPL for Power Measurements", ACM TOMPECS
+    # 3(2), 2018). Rounded up to 10 % to cover the apportioning by CPU time as well.
+    "rapl": 0.10,
+    # codecarbon's CPU-load mode: the CPU model's TDP times the machine's CPU load, never
+    # under 10 % of TDP (codecarbon's methodology documentation). No validation is
+    # published; ±30 % is the workbench's stated assumption for a load-following estimate.
+    "load-estimate": 0.30,
+    # codecarbon's TDP mode: half the CPU model's TDP whatever the load (codecarbon's
+    # documentation). It does not follow the load: ±50 %, the workbench's stated assumption.
+    "tdp-estimate": 0.50,
+    # A generic constant power, the CPU model unknown: the largest, ±100 %, the workbench's
+    # stated assumption (the figure says little more than the run's duration).
+    "constant": 1.00,
+}
 SAMPLE_INTERVAL_S = 0.5
 # codecarbon's CPU modes, by what they really measure
 _METHOD_BY_MODE = {
@@ -59,6 +91,9 @@ class MachineInfo(BaseModel):
     ram_gb: float
     architecture: str
     measured_by: str = Field(description="the measuring tool and its mode")
+    estimate_reason: str | None = Field(
+        default=None, description="why the CPU energy is estimated, not read from RAPL counters"
+    )
 
     @property
     def fingerprint(self) -> str:
@@ -86,10 +121,17 @@ class Meter(Protocol):
 
 
 class CodecarbonMeter:
-    """The machine's energy through codecarbon's offline tracker hardware."""
+    """The machine's energy: RAPL counters when readable, else codecarbon's estimate.
 
-    def __init__(self) -> None:
+    codecarbon's offline tracker detects the hardware and models RAM; the CPU packages'
+    counters of the powercap tree (`powercap`, default `rapl.powercap_dir()`) replace its
+    CPU reading when they can be read (see `workbench.runner.rapl` for why).
+    """
+
+    def __init__(self, powercap: Path | None = None) -> None:
         from codecarbon import OfflineEmissionsTracker
+
+        from workbench.runner.rapl import RaplCounters, RaplUnavailable, powercap_dir
 
         with _quiet_codecarbon():
             # Country and PUE are applied per run by the workbench; the tracker is only used
@@ -106,13 +148,30 @@ class CodecarbonMeter:
         mode = getattr(cpus[0], "_mode", "unknown") if cpus else "unknown"
         import codecarbon
 
+        root = powercap or powercap_dir()
+        self._rapl: RaplCounters | None = None
+        estimate_reason = None
+        try:
+            self._rapl = RaplCounters(root)
+        except RaplUnavailable as exc:
+            estimate_reason = str(exc)
+        if self._rapl is not None:
+            # The packages' counters replace codecarbon's CPU reading; RAM stays its model.
+            self._hardware = [h for h in self._hardware if type(h).__name__ != "CPU"]
+            method = "rapl"
+            version = codecarbon.__version__
+            measured_by = f"workbench RAPL reader ({root}), RAM: codecarbon {version}"
+        else:
+            method = _METHOD_BY_MODE.get(mode, "constant")
+            measured_by = f"codecarbon {codecarbon.__version__} ({mode})"
         self._info = MachineInfo(
-            method=_METHOD_BY_MODE.get(mode, "constant"),
+            method=method,
             cpu_model=str(detected.get("cpu_model") or platform.processor() or "unknown"),
             cpu_count=int(detected.get("cpu_count") or 0),
             ram_gb=round(float(detected.get("ram_total_size") or 0.0), 1),
             architecture=platform.machine(),
-            measured_by=f"codecarbon {codecarbon.__version__} ({mode})",
+            measured_by=measured_by,
+            estimate_reason=estimate_reason if method != "rapl" else None,
         )
         self._lock = threading.Lock()
         self._cpu_kwh = 0.0
@@ -138,6 +197,9 @@ class CodecarbonMeter:
                     else:
                         self._cpu_kwh += kwh
                 self._last = now
+            if self._rapl is not None:
+                # Cumulative since the counters were opened; an unreadable one raises.
+                self._cpu_kwh = self._rapl.read_kwh()
             return self._cpu_kwh, self._ram_kwh
 
 
@@ -230,7 +292,7 @@ class RunMeter:
 
     meter: Meter
     interval_s: float = SAMPLE_INTERVAL_S
-    phase: str = "untagged"
+    phases: tuple[str, ...] = (UNTAGGED,)
     phases_kwh: dict[str, float] = field(default_factory=dict)
     cpu_kwh: float = 0.0
     ram_kwh: float = 0.0
@@ -247,7 +309,7 @@ class RunMeter:
 
     def start(self) -> None:
         self._last_machine = self.meter.read()
-        self._last_busy = _busy_cpu_seconds()
+        self._last_busy = self._machine_busy_seconds()
         self._thread = threading.Thread(target=self._loop, name="workbench-meter", daemon=True)
         self._thread.start()
 
@@ -260,11 +322,19 @@ class RunMeter:
         with self._lock:
             self._pid = pid
 
-    def enter_phase(self, phase: str) -> None:
-        """A cell of `phase` starts: what ran until now belongs to the previous phase."""
+    def enter_phase(self, phases: str | Sequence[str]) -> None:
+        """A cell of `phases` starts: what ran until now belongs to the previous cell's phases.
+
+        From now on each interval's energy is split evenly between `phases` (a cell tagged
+        `train` and `inference` gives half to each); the phases' sum stays the run's total.
+        """
         self.sample()
         with self._lock:
-            self.phase = phase
+            self.phases = (phases,) if isinstance(phases, str) else (tuple(phases) or (UNTAGGED,))
+
+    def _machine_busy_seconds(self) -> float:
+        """The machine's busy CPU time so far, all cores together."""
+        return _busy_cpu_seconds()
 
     def _tree(self) -> list[Any]:
         """The kernel and its descendants (one scan of the process table per sample)."""
@@ -303,7 +373,7 @@ class RunMeter:
                 return
             try:
                 machine = self.meter.read()
-                busy = _busy_cpu_seconds()
+                busy = self._machine_busy_seconds()
                 procs = self._tree()
                 own = self._tree_cpu_seconds(procs)
                 rss_share = self._tree_rss_share(procs)
@@ -320,7 +390,9 @@ class RunMeter:
             self.cpu_kwh += cpu
             self.ram_kwh += ram
             self.cpu_seconds += d_own
-            self.phases_kwh[self.phase] = self.phases_kwh.get(self.phase, 0.0) + cpu + ram
+            part = (cpu + ram) / len(self.phases)
+            for phase in self.phases:
+                self.phases_kwh[phase] = self.phases_kwh.get(phase, 0.0) + part
             self._last_machine, self._last_busy, self._last_own = machine, busy, own
 
     def stop(self) -> None:
@@ -372,6 +444,40 @@ def carbon_intensity(country_iso_code: str) -> float:
         raise MeteringUnavailable(f"no carbon intensity for country {country_iso_code!r}") from exc
 
 
+AI_PHASES = ("train", "inference")
+
+
+def unknown_figures(
+    ran: Collection[str], metrics: dict[str, float], gain_vs_baseline: float | None
+) -> dict[str, str]:
+    """The normalised figures that cannot be known for a run, each with its reason.
+
+    `ran` is the set of phases that had a cell run: a phase that ran and used next to no
+    energy is a real 0, a phase that never ran is unknown.
+    """
+    unknown: dict[str, str] = {}
+    if not any(p in ran for p in AI_PHASES):
+        unknown["ai_kwh"] = "no cell tagged train or inference ran"
+    predictions = metrics.get("n_predictions")
+    if "inference" not in ran:
+        unknown["wh_per_1000_predictions"] = "no cell tagged inference ran"
+    elif predictions is None:
+        unknown["wh_per_1000_predictions"] = "the notebook recorded no n_predictions"
+    elif predictions <= 0:
+        unknown["wh_per_1000_predictions"] = f"n_predictions is not positive ({predictions:g})"
+    if "baseline" not in ran:
+        unknown["baseline_kwh"] = "no cell tagged baseline ran"
+    if "ai_kwh" in unknown:
+        unknown["wh_per_gain_point"] = f"the AI energy is unknown: {unknown['ai_kwh']}"
+    elif gain_vs_baseline is None:
+        unknown["wh_per_gain_point"] = "no gain over the baseline was scored"
+    elif not gain_vs_baseline > 0:  # also NaN
+        unknown["wh_per_gain_point"] = (
+            f"the gain over the baseline is not positive ({gain_vs_baseline:+.3g})"
+        )
+    return unknown
+
+
 def summarise(
     run_meter: RunMeter | None,
     protocol: CallProtocol,
@@ -379,8 +485,14 @@ def summarise(
     metrics: dict[str, float],
     gain_vs_baseline: float | None,
     unavailable: str | None = None,
+    phases_ran: Collection[str] | None = None,
 ) -> Energy:
-    """The run's `Energy`, or an unmeasured one with its reason."""
+    """The run's `Energy`, or an unmeasured one with its reason.
+
+    `phases_ran`: the phases that had a cell run (by default those the meter sampled,
+    which it does at every cell's start and end). A figure that needs a phase that never
+    ran is None with its reason in `Energy.unknown`, never 0 (see `unknown_figures`).
+    """
     base: dict[str, Any] = {"country_iso_code": protocol.country_iso_code, "pue": protocol.pue}
     if run_meter is None or run_meter.error is not None:
         reason = unavailable or (run_meter.error if run_meter else None) or "not measured"
@@ -391,13 +503,17 @@ def summarise(
         return Energy(measured=False, reason=str(exc), **base)
     machine = run_meter.meter.machine()
     phases = {k: v for k, v in sorted(run_meter.phases_kwh.items())}
+    ran = set(phases) if phases_ran is None else set(phases_ran)
     total = sum(phases.values())
     facility_kwh = total * protocol.pue
-    inference = phases.get("inference", 0.0)
-    predictions = metrics.get("n_predictions")
-    ai_kwh = phases.get("train", 0.0) + inference
+    unknown = unknown_figures(ran, metrics, gain_vs_baseline)
+    ai_kwh = None if "ai_kwh" in unknown else sum(phases.get(p, 0.0) for p in AI_PHASES)
+    per_prediction = None
+    if "wh_per_1000_predictions" not in unknown:
+        per_prediction = phases.get("inference", 0.0) * 1e6 / metrics["n_predictions"]
     per_gain = None
-    if gain_vs_baseline is not None and gain_vs_baseline > 0:
+    if ai_kwh is not None and "wh_per_gain_point" not in unknown:
+        assert gain_vs_baseline is not None
         per_gain = ai_kwh * 1000 / (gain_vs_baseline * 100)
     fingerprint = machine.fingerprint
     on_reference = (
@@ -412,9 +528,9 @@ def summarise(
         cpu_seconds=round(run_meter.cpu_seconds, 3),
         co2e_g=facility_kwh * intensity,
         water_l=total * protocol.wue if protocol.wue is not None else None,
-        wh_per_1000_predictions=(inference * 1000 / predictions * 1000) if predictions else None,
+        wh_per_1000_predictions=per_prediction,
         ai_kwh=ai_kwh,
-        baseline_kwh=phases.get("baseline", 0.0),
+        baseline_kwh=None if "baseline_kwh" in unknown else phases.get("baseline", 0.0),
         wh_per_gain_point=per_gain,
         method=machine.method,
         machine=machine,
@@ -422,6 +538,8 @@ def summarise(
         on_reference_machine=on_reference,
         comparable=on_reference is not False,
         carbon_intensity_g_per_kwh=intensity,
+        unknown=unknown,
+        method_uncertainty=METHOD_UNCERTAINTY.get(machine.method),
         **base,
     )
 
