@@ -293,3 +293,18 @@ def test_reproduce_and_repeats_share_the_comparison() -> None:
         "n",
         "not recorded by this run",
     )
+
+
+def test_the_boamps_export_takes_the_interval_of_its_inputs_repeats() -> None:
+    from types import SimpleNamespace
+
+    from workbench.boamps import repeats_interval
+
+    def run(sha: str, kwh: float | None, status: str = "succeeded") -> SimpleNamespace:
+        return SimpleNamespace(input_sha256=sha, energy_kwh=kwh, status=status)
+
+    runs = [run("a", 1.0), run("a", 2.0), run("a", 3.0), run("b", 50.0), run("a", 9.0, "failed")]
+    low, high = repeats_interval(runs, "a") or (None, None)
+    assert low == 0.0 and high == pytest.approx(2 + 4.303 / 3**0.5, abs=1e-3)  # cut at 0
+    assert repeats_interval(runs, "b") is None  # one run: no interval
+    assert repeats_interval([run("a", None), run("a", 1.0)], "a") is None

@@ -98,3 +98,24 @@ def test_plain_numbers_in_each_notation() -> None:
     assert format_number(1234.5, "en") == "1,230"
     assert format_number(0.012345, "fr") == "0,0123"
     assert format_number(0, "en") == "0"
+
+
+@pytest.mark.parametrize(
+    ("ran", "metrics", "gain"),
+    [
+        (set(), {}, None),
+        ({"train"}, {"n_predictions": 0.0}, -0.2),
+        ({"inference"}, {}, 0.1),
+        ({"train", "inference", "baseline"}, {"n_predictions": 5.0}, float("nan")),
+    ],
+)
+def test_every_reason_the_meter_gives_reads_in_french(
+    ran: set[str], metrics: dict[str, float], gain: float | None
+) -> None:
+    from workbench.i18n import reason_label
+    from workbench.runner.metering import unknown_figures
+
+    reasons = unknown_figures(ran, metrics, gain)
+    assert reasons  # each case leaves something unknown
+    for figure, reason in reasons.items():
+        assert reason_label(reason, "fr") != reason, (figure, reason)

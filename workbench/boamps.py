@@ -12,6 +12,7 @@ interval's relative half-width, placed on BoAmps' own scale (`BOAMPS_QUALITY`).
 from __future__ import annotations
 
 import platform
+from collections.abc import Sequence
 from typing import Any
 
 from workbench.errors import InputError
@@ -164,3 +165,16 @@ def energy_rows(record: RunRecord) -> list[dict[str, Any]]:
         }
     )
     return rows
+
+
+def repeats_interval(runs: Sequence[Any], input_sha256: str) -> tuple[float, float] | None:
+    """The 95 % interval of the total energy across the succeeded runs of one input (the
+    call's repeats), for the report's quality; None with fewer than two such runs."""
+    from workbench.repeats import ci95
+
+    totals = [
+        r.energy_kwh
+        for r in runs
+        if r.input_sha256 == input_sha256 and r.status == "succeeded" and r.energy_kwh is not None
+    ]
+    return ci95(totals, floor=0.0)

@@ -75,6 +75,18 @@ TEXTS: dict[str, dict[str, str]] = {
         "fr": "le gain n'est pas positif",
         "en": "the gain is not positive",
     },
+    "reason_no_inference_phase": {
+        "fr": "aucune cellule étiquetée inference",
+        "en": "no cell tagged inference",
+    },
+    "reason_no_gain": {
+        "fr": "aucun gain mesuré face à la solution sans IA",
+        "en": "no gain over the baseline was scored",
+    },
+    "reason_predictions_not_positive": {
+        "fr": "le nombre de prédictions n'est pas positif",
+        "en": "the number of predictions is not positive",
+    },
     "reason_no_predictions": {
         "fr": "nombre de prédictions non enregistré",
         "en": "number of predictions not recorded",
@@ -276,16 +288,20 @@ def t(key: str, lang: str = DEFAULT_LANGUAGE, **values: object) -> str:
     return text.format(**values) if values else text
 
 
-# The meter's reasons for an unknown figure, as stored (English), and their labels' keys.
-# Compared without case, a final full stop, or "is "; a reason not listed is shown as stored.
+# The meter's reasons for an unknown figure (`runner.metering.unknown_figures`, stored in
+# English), by how they start once lower-cased and without "is ", and their labels' keys.
+# A reason not listed here is shown as stored.
 REASONS = {
     "no cell tagged train or inference": "reason_no_ai_phase",
+    "the ai energy unknown": "reason_no_ai_phase",
+    "no cell tagged inference": "reason_no_inference_phase",
     "no cell tagged baseline": "reason_no_baseline_phase",
     "no cell carries a phase tag": "reason_no_phase",
+    "the gain over the baseline not positive": "reason_gain_not_positive",
     "the gain not positive": "reason_gain_not_positive",
-    "gain not positive": "reason_gain_not_positive",
-    "n_predictions not recorded": "reason_no_predictions",
-    "no n_predictions recorded": "reason_no_predictions",
+    "no gain over the baseline was scored": "reason_no_gain",
+    "the notebook recorded no n_predictions": "reason_no_predictions",
+    "n_predictions not positive": "reason_predictions_not_positive",
 }
 
 
@@ -294,7 +310,7 @@ def reason_label(reason: str | None, lang: str = DEFAULT_LANGUAGE) -> str | None
     if not reason:
         return None
     plain = " ".join(reason.strip().rstrip(".").lower().replace(" is ", " ").split())
-    key = REASONS.get(plain)
+    key = next((k for start, k in REASONS.items() if plain.startswith(start)), None)
     return t(key, lang) if key else reason
 
 

@@ -387,7 +387,7 @@ def export_energy(ctx: click.Context, run_id: str, fmt: str, out: Path | None) -
     import csv
     import io
 
-    from workbench.boamps import boamps_report, energy_rows
+    from workbench.boamps import boamps_report, energy_rows, repeats_interval
     from workbench.errors import NotFoundError
     from workbench.runner.records import RunRecord
     from workbench.store import open_store
@@ -397,9 +397,15 @@ def export_energy(ctx: click.Context, run_id: str, fmt: str, out: Path | None) -
         if row is None:
             raise NotFoundError(f"no run {run_id!r} in the store")
         sub = store.submission(row.submission_key)
+        runs = store.runs(submission_key=row.submission_key)
     record = RunRecord.model_validate(row.record)
     if fmt == "boamps":
-        report = boamps_report(record, sub.title if sub else "", sub.template if sub else "")
+        report = boamps_report(
+            record,
+            sub.title if sub else "",
+            sub.template if sub else "",
+            total_kwh_ci95=repeats_interval(runs, row.input_sha256),
+        )
         text = json.dumps(report, indent=2, ensure_ascii=False) + "\n"
     else:
         rows = energy_rows(record)
