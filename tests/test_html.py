@@ -378,8 +378,11 @@ def test_the_pareto_chart_has_readable_axes_error_bars_and_puts_unknowns_apart()
 
 def test_a_run_with_an_unknown_energy_per_prediction_is_apart_with_its_reason() -> None:
     from workbench.charts import pareto_apart, pareto_figure
+    from workbench.runner.metering import unknown_figures
 
-    reason = {"wh_per_1000_predictions": "n_predictions not recorded"}
+    # The meter's own wording for a run that recorded no count of predictions.
+    said = unknown_figures({"inference"}, {}, 0.1)["wh_per_1000_predictions"]
+    reason = {"wh_per_1000_predictions": said}
     row = _figures_row("p", 4.0e-6, energy={"wh_per_1000_predictions": None, "unknown": reason})
     ((apart, why),) = pareto_apart([row, _figures_row("q", 1e-6)], "en")
     assert apart is row

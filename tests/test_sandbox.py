@@ -28,7 +28,7 @@ from tests.conftest import ROOT, TEST_CALL, MakeSubmission, requires_sandbox, wr
 from workbench.batch import run_submission
 from workbench.errors import SandboxError
 from workbench.runner import isolation as sandbox
-from workbench.runner.execute import OUTPUT_TRUNCATED, RECORD_FILE, OutputBudget
+from workbench.runner.execute import OUTPUT_TRUNCATED, PHASES_UNTAGGED, RECORD_FILE, OutputBudget
 from workbench.runner.isolation import BubblewrapIsolation, Limits, isolation_levels
 from workbench.runner.records import RunRecord
 from workbench.store import open_store
@@ -227,7 +227,7 @@ def test_output_flood_is_cut_marked_and_flagged(workspace: Workspace, faults: Fa
     # Six times the 10 MB budget, light enough for a loaded machine within the time limit.
     record = run(workspace, faults("output_flood", megabytes=60))
     assert record.status == "succeeded", record.message
-    assert record.flags == [OUTPUT_TRUNCATED]
+    assert record.flags == [OUTPUT_TRUNCATED, PHASES_UNTAGGED]  # the fault has no phase tags
     assert record.metrics == {"n_predictions": 1.0}  # records after the flood still count
     executed = nbformat.read(record.notebook, as_version=4)
     text = "".join(o.get("text", "") for c in executed.cells for o in c.get("outputs", []))
@@ -236,7 +236,7 @@ def test_output_flood_is_cut_marked_and_flagged(workspace: Workspace, faults: Fa
     assert Path(record.notebook).stat().st_size < 2 * budget
     assert (Path(record.run_dir) / "output.log").stat().st_size < 2 * budget
     stored = json.loads((Path(record.run_dir) / RECORD_FILE).read_text())
-    assert stored["flags"] == [OUTPUT_TRUNCATED]
+    assert stored["flags"] == [OUTPUT_TRUNCATED, PHASES_UNTAGGED]
 
 
 @pytest.mark.kernel
@@ -485,8 +485,8 @@ def test_a_batch_of_every_fault_finishes_with_the_right_statuses(
     refs = {case: faults(case, **parameters.get(case, {})) for case in EXPECTED}
     records = {case: run(workspace, ref) for case, ref in refs.items()}
     assert {case: r.status for case, r in records.items()} == EXPECTED
-    assert records["output_flood"].flags == [OUTPUT_TRUNCATED]
-    assert [case for case, r in records.items() if r.flags] == ["output_flood"]
+    assert records["output_flood"].flags == [OUTPUT_TRUNCATED, PHASES_UNTAGGED]
+    assert [case for case, r in records.items() if OUTPUT_TRUNCATED in r.flags] == ["output_flood"]
     assert records["parameter_literal"].records["text"]["value"] == HOSTILE_TEXT
     assert records["fake_results"].metrics == {"n_predictions": 1.0}
     store = open_store(workspace.db_url)
