@@ -309,3 +309,32 @@ def test_db_current_names_an_older_store(tmp_path: Path, next_revision: str) -> 
     assert result.stdout == (
         f"store: 0001 (older than the code: run `workbench db upgrade`)\ncode:  {next_revision}\n"
     )
+
+
+def test_several_first_opens_of_one_new_store_at_once_all_succeed(tmp_path: Path) -> None:
+    """Officials or workers opening a store nobody made yet: one creates it, none is refused.
+
+    The race is narrow (between reading the revision and listing the tables), so the test
+    opens several new stores, each by eight threads at once.
+    """
+    import threading
+
+    failures: list[BaseException] = []
+    for round_ in range(12):
+        url = f"sqlite:///{tmp_path / f'new-{round_}.db'}"
+        barrier = threading.Barrier(8)
+
+        def first_open(url: str = url, barrier: threading.Barrier = barrier) -> None:
+            barrier.wait()
+            try:
+                open_store(url).close()
+            except BaseException as exc:  # every failure is the test's finding
+                failures.append(exc)
+
+        threads = [threading.Thread(target=first_open) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert migrations.store_revision(url)[0] == migrations.HEAD
+    assert failures == []

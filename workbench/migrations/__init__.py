@@ -119,8 +119,13 @@ def check_store(engine: Engine, url: str, *, create: bool) -> None:
     if revision == HEAD:
         return
     if revision is None:
-        with engine.connect() as conn:
-            empty = not _workbench_tables(conn)
+        # Read again, the revision and the tables in one transaction: another process may
+        # have created the store since the first read (several first opens at once).
+        with engine.connect() as conn, conn.begin():
+            revision = read_revision(conn)
+            empty = revision is None and not _workbench_tables(conn)
+        if revision == HEAD:
+            return
         if empty:
             if create:
                 _run(engine, url, "head")
