@@ -34,13 +34,38 @@ def warm_up() -> None:
 
 
 def render(query_string: str | None) -> None:
-    """Render the page the query string asks for, for the juror whose token it carries."""
+    """The page a fresh load asks for, drawn into the kernel's view (`view.PageView`).
+
+    A refused token gets its notice as the cell's own output, and no view: nothing to
+    navigate to, and the refusal is in the served page itself.
+    """
+    from workbench.dashboards.pages.view import page_view
+    from workbench.jury import AccessDenied, authenticate
+
+    ctx = context()
+    try:
+        authenticate(ctx.store, ctx.call.id, _token(query_string))
+    except AccessDenied:
+        show_html(macros("common").denied(ctx.lang))
+        return
+    view, made = page_view(draw)
+    if made:
+        view.show()
+    view.draw(query_string or "")
+
+
+def _token(query_string: str | None) -> str | None:
+    return next(iter(parse_qs(query_string or "").get("token") or []), None)
+
+
+def draw(query_string: str) -> None:
+    """Draw the page the query string asks for, for the juror whose token it carries."""
     from workbench.dashboards.pages.call import call_page
     from workbench.dashboards.pages.submission import submission_page
     from workbench.jury import AccessDenied, authenticate
 
     ctx = context()
-    params = parse_qs(query_string or "")
+    params = parse_qs(query_string.lstrip("?"))
     token = next(iter(params.get("token") or []), None)
     try:
         juror = authenticate(ctx.store, ctx.call.id, token)

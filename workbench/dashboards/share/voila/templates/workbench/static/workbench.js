@@ -4,3 +4,38 @@ window.wbPlot = function (element) {
   var figure = JSON.parse(element.getAttribute("data-figure"));
   window.Plotly.newPlot(element, figure.data || [], figure.layout || {}, { responsive: true });
 };
+
+// Moving between the dashboard's pages inside one kernel. A dashboard link (one with
+// `data-wb-page`) is not loaded: its query string goes into the page's hidden `wb-nav`
+// field, a widget whose change the kernel receives and answers by redrawing the view.
+// The address follows (`pushState`), so a copied link still opens that page directly,
+// and the back button redraws the previous page the same way.
+(function () {
+  var visits = 0;
+  function send(search) {
+    var input = document.querySelector(".wb-nav input");
+    if (!input) { return false; }
+    visits += 1;
+    input.value = visits + "|" + search;
+    input.dispatchEvent(new Event("input", { bubbles: true }));
+    input.dispatchEvent(new Event("change", { bubbles: true }));
+    return true;
+  }
+  document.addEventListener("click", function (event) {
+    if (event.defaultPrevented || event.button !== 0 || event.metaKey || event.ctrlKey ||
+        event.shiftKey || event.altKey) { return; }
+    var link = event.target.closest && event.target.closest("a[data-wb-page]");
+    if (!link) { return; }
+    var url = new URL(link.href, window.location.href);
+    if (url.origin !== window.location.origin || url.pathname !== window.location.pathname) {
+      return;
+    }
+    if (!send(url.search)) { return; }  // no view (yet): an ordinary page load
+    event.preventDefault();
+    window.history.pushState({ wbSearch: url.search }, "", url.search);
+    window.scrollTo(0, 0);
+  });
+  window.addEventListener("popstate", function () {
+    if (!send(window.location.search)) { window.location.reload(); }
+  });
+})();
