@@ -856,8 +856,8 @@ def test_a_juror_moves_between_pages_in_one_kernel(served: Served, page: Any) ->
     # The address it shows is a link of its own: opened afresh, it is that submission.
     fresh = page.context.new_page()
     fresh.goto(page.url)
-    fresh.locator("#wb-title", has_text="Projet alpha").wait_for(timeout=60_000)
-    assert fresh.locator(".wb-save").count() == 1
+    fresh.wait_for_selector(".wb-save", timeout=60_000)
+    assert fresh.inner_text("#wb-title") == "Projet alpha"
 
 
 @pytest.fixture
@@ -898,7 +898,12 @@ def test_closed_pages_free_their_kernels_and_the_cap_refuses_cleanly(
         assert closed in limited.kernels()
         contexts[0].close()
         _until(lambda: closed not in limited.kernels(), 60, "a closed page kept its kernel")
-        tabs[2].goto(limited.link("bob"))
+
+        def reopened() -> bool:
+            response = tabs[2].goto(limited.link("bob"))
+            return response is not None and response.status == 200
+
+        _until(reopened, 60, "no kernel for a new page after one was closed")
         tabs[2].wait_for_selector("#wb-ranking tbody tr", timeout=60_000)
     finally:
         for context in contexts[1:]:

@@ -26,7 +26,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
-from jupyter_server.utils import ensure_async
 from traitlets import Bool, Integer
 from voila.app import Voila
 from voila.tornado.handler import TornadoVoilaHandler
@@ -84,7 +83,12 @@ class JuryKernelManager(AsyncMappingKernelManager):
     def admit(self) -> bool:
         """Reserve a place for one more page, if the cap allows it."""
         pool = self.pool_size if self.preheat else 0
-        if self.page_kernels() + self._arriving + 1 + pool > self.max_kernels:
+        pages = self.page_kernels()
+        if pages + self._arriving + 1 + pool > self.max_kernels:
+            self.log.warning(
+                "Page refused: %d page kernels, %d arriving, %d preheated, cap %d",
+                *(pages, self._arriving, pool, self.max_kernels),
+            )
             return False
         self._arriving += 1
         _admission.set({"taken": False})
@@ -105,6 +109,12 @@ class JuryKernelManager(AsyncMappingKernelManager):
         kernel_id: str = await super().start_kernel(*args, **kwargs)
         self.arrived(kernel_id)
         return kernel_id
+
+    async def shutdown_kernel(self, kernel_id: str, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        # Its place is free as the shutdown starts, not once the process is reaped.
+        self._page_kernels.discard(kernel_id)
+        self._closed_at.pop(kernel_id, None)
+        await super().shutdown_kernel(kernel_id, *args, **kwargs)
 
     # -- connections and culling
 
@@ -129,8 +139,7 @@ class JuryKernelManager(AsyncMappingKernelManager):
             since = max(kernel.last_activity, self._closed_at.get(kernel_id, kernel.last_activity))
             if _now() - since > timedelta(seconds=self.closed_timeout):
                 self.log.info("Shutting down kernel %s: its page is closed", kernel_id)
-                self._closed_at.pop(kernel_id, None)
-                await ensure_async(self.shutdown_kernel(kernel_id))
+                await self.shutdown_kernel(kernel_id)
                 return
         await super().cull_kernel_if_idle(kernel_id)
 

@@ -34,10 +34,11 @@ def warm_up() -> None:
 
 
 def render(query_string: str | None) -> None:
-    """The page a fresh load asks for, drawn into the kernel's view (`view.PageView`).
+    """The page a fresh load asks for, as the cell's own outputs, then the page's view.
 
-    A refused token gets its notice as the cell's own output, and no view: nothing to
-    navigate to, and the refusal is in the served page itself.
+    The cell's outputs travel in the served HTML, drawn as the browser reads it; pages
+    the juror moves to afterwards are drawn in the view (`view.PageView`), in this
+    kernel. A refused token gets its notice and no view: there is nowhere to go.
     """
     from workbench.dashboards.pages.view import page_view
     from workbench.jury import AccessDenied, authenticate
@@ -48,10 +49,10 @@ def render(query_string: str | None) -> None:
     except AccessDenied:
         show_html(macros("common").denied(ctx.lang))
         return
+    draw(query_string or "")
     view, made = page_view(draw)
     if made:
         view.show()
-    view.draw(query_string or "")
 
 
 def _token(query_string: str | None) -> str | None:

@@ -97,6 +97,17 @@ def show_widget(widget: Any) -> None:
     from IPython.display import display
 
     display(widget)
+    _direct_widgets.append(widget)
+
+
+# Widgets of the page drawn as the cell's outputs, closed when the view draws another.
+_direct_widgets: list[Any] = []
+
+
+def take_direct_widgets() -> list[Any]:
+    taken = list(_direct_widgets)
+    _direct_widgets.clear()
+    return taken
 
 
 def figure_html(spec: dict[str, Any]) -> str:

@@ -1,12 +1,13 @@
-"""The page's one view: every page a juror visits is drawn into it, in the same kernel.
+"""The page's view: every page a juror moves to is drawn into it, in the same kernel.
 
-The kernel displays two widgets once: a hidden `Text` (`wb-nav`) and an `Output` holding
-the page. Following a dashboard link (`data-wb-page`) or the browser's back button, the
+The first page is the cell's own outputs (in the served HTML, drawn as it arrives);
+after it the kernel displays two widgets: a hidden `Text` (`wb-nav`) and an empty
+`Output`. Following a dashboard link (`data-wb-page`) or the browser's back button, the
 page's script (`workbench.js`) writes the link's query string into the hidden field, a
 widget message the kernels accept (an `execute_request` would be dropped); the kernel
-draws that page and sets the `Output`'s outputs at once, and the address follows with
-`history.pushState`. The query string is checked like a fresh page load's: the token
-again, then the page it asks for.
+draws that page and sets the `Output`'s outputs at once, the script removes the first
+page's outputs, and the address follows with `history.pushState`. The query string is
+checked like a fresh page load's: the token again, then the page it asks for.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ class PageView:
         with common.collecting(shown, self._widgets):
             self._draw(query_string)
         self.output.outputs = tuple(shown)
-        for widget in previous:
+        for widget in [*previous, *common.take_direct_widgets()]:
             _close(widget)
 
 

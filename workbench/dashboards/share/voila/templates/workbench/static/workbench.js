@@ -7,7 +7,8 @@ window.wbPlot = function (element) {
 
 // Moving between the dashboard's pages inside one kernel. A dashboard link (one with
 // `data-wb-page`) is not loaded: its query string goes into the page's hidden `wb-nav`
-// field, a widget whose change the kernel receives and answers by redrawing the view.
+// field, a widget whose change the kernel receives and answers by drawing that page in
+// the `wb-view` output (the first page, the cell's own outputs, is removed).
 // The address follows (`pushState`), so a copied link still opens that page directly,
 // and the back button redraws the previous page the same way.
 (function () {
@@ -15,6 +16,13 @@ window.wbPlot = function (element) {
   function send(search) {
     var input = document.querySelector(".wb-nav input");
     if (!input) { return false; }
+    if (visits === 0) {  // the first page is the cell's own outputs: the view replaces it
+      document.querySelectorAll(".jp-OutputArea-child").forEach(function (output) {
+        if (!output.closest(".wb-view") && !output.querySelector(".wb-view, .wb-nav")) {
+          output.remove();
+        }
+      });
+    }
     visits += 1;
     input.value = visits + "|" + search;
     input.dispatchEvent(new Event("input", { bubbles: true }));
@@ -30,10 +38,21 @@ window.wbPlot = function (element) {
     if (url.origin !== window.location.origin || url.pathname !== window.location.pathname) {
       return;
     }
-    if (!send(url.search)) { return; }  // no view (yet): an ordinary page load
     event.preventDefault();
-    window.history.pushState({ wbSearch: url.search }, "", url.search);
-    window.scrollTo(0, 0);
+    // The first page arrives before its widgets: a click that early waits for the view
+    // (a few seconds at most), then falls back to an ordinary page load.
+    var waited = 0;
+    (function attempt() {
+      if (send(url.search)) {
+        window.history.pushState({ wbSearch: url.search }, "", url.search);
+        window.scrollTo(0, 0);
+      } else if (waited < 5000) {
+        waited += 50;
+        window.setTimeout(attempt, 50);
+      } else {
+        window.location.href = url.href;
+      }
+    })();
   });
   window.addEventListener("popstate", function () {
     if (!send(window.location.search)) { window.location.reload(); }
