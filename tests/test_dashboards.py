@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -17,7 +18,8 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -341,6 +343,14 @@ def test_voila_is_configured_for_juries() -> None:
     assert voila["allow_theme_override"] == "NO"
     # Charts are drawn by the template's plotly.js, not by JupyterLab's plotly renderer.
     assert "jupyterlab-plotly" not in voila["extension_allowlist"]
+    assert voila["multi_kernel_manager_class"].endswith("kernels.JuryKernelManager")
+    kernels = config["JuryKernelManager"]
+    assert kernels["cull_connected"] is True and kernels["cull_idle_timeout"] == 1800
+    assert kernels["max_kernels"] == 40 and kernels["pool_size"] == 3 and kernels["preheat"]
+    # Checked often enough for a closed page's kernel to go within a minute.
+    assert kernels["closed_timeout"] + kernels["cull_interval"] <= 60
+    small = voila_config(8999, 1, idle_timeout=600, closed_timeout=5, max_kernels=3)
+    assert small["JuryKernelManager"]["cull_interval"] == 1
 
 
 def test_plotly_js_is_staged_as_a_static_file_of_the_template(tmp_path: Path) -> None:
@@ -441,6 +451,8 @@ def test_jury_commands(workspace: Workspace, make_submission: MakeSubmission) ->
     assert listed.exit_code == 0 and "Alice" in listed.output and "0/0" in listed.output
     unknown = runner.invoke(main, [*base, "serve", "no-such-call"])
     assert unknown.exit_code == 2 and "unknown call" in unknown.output
+    no_room = runner.invoke(main, [*base, "serve", "test-call", "--max-kernels", "2"])
+    assert no_room.exit_code == 2 and "--max-kernels 2 leaves no kernel" in no_room.output
     bad = runner.invoke(main, [*base, "jury", "add", "test-call", "Bob", "--conflict", "zz"])
     assert bad.exit_code == 2 and "unknown submission" in bad.output
 
@@ -454,19 +466,33 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _get(url: str) -> tuple[int, str]:
+def _get(url: str, *, error_body: bool = False) -> tuple[int, str]:
     try:
         with urllib.request.urlopen(url, timeout=60) as response:
             return response.status, response.read().decode("utf-8", "replace")
     except urllib.error.HTTPError as exc:
-        return exc.code, ""
+        return exc.code, exc.read().decode("utf-8", "replace") if error_body else ""
 
 
 class Served:
-    def __init__(self, root: Path, base: str, tokens: dict[str, str]) -> None:
+    def __init__(self, root: Path, base: str, tokens: dict[str, str], pid: int) -> None:
         self.root = root
         self.base = base
         self.tokens = tokens
+        self.pid = pid
+
+    def kernels(self) -> set[str]:
+        """The ids of the server's live kernels, from its child processes' command lines."""
+        import psutil
+
+        found = set()
+        for child in psutil.Process(self.pid).children(recursive=True):
+            try:
+                command = " ".join(child.cmdline())
+            except psutil.Error:
+                continue  # ended meanwhile
+            found.update(KERNEL_FILE.findall(command))
+        return found
 
     def link(self, juror: str, submission: str | None = None) -> str:
         url = f"{self.base}/?token={self.tokens[juror]}"
@@ -478,6 +504,18 @@ class Served:
             return store.scores(call_id="test-call")
         finally:
             store.close()
+
+
+KERNEL_FILE = re.compile(r"kernel-([0-9a-f-]{36})\.json")
+PAGE_KERNEL = re.compile(r'"kernelId": ?"([0-9a-f-]{36})"')
+
+
+def _until(condition: Callable[[], bool], seconds: float, what: str) -> None:
+    """Poll `condition` until it holds, failing after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.25)
 
 
 # A figure whose strings try to close the chart's element and open a script of their own.
@@ -543,13 +581,21 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         "alice": add_juror(workspace, "test-call", "Alice Martin")[1],
         "bob": add_juror(workspace, "test-call", "Bob Durand", conflicts=["beta"])[1],
     }
+    with _serving(root, tokens, "--pool-size", "1") as running:
+        yield running
+
+
+@contextmanager
+def _serving(root: Path, tokens: dict[str, str], *options: str) -> Iterator[Served]:
+    """`workbench serve test-call` over `root` on a free port, until the block ends."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k != "WORKBENCH_DB"}
     env["WORKBENCH_HOME"] = str(root)
-    log = (root.parent / "serve.log").open("w")
+    log_path = root.parent / f"serve-{port}.log"
+    log = log_path.open("w")
     exe = Path(sys.executable).parent / "workbench"
     server = subprocess.Popen(
-        [exe, "serve", "test-call", "--port", str(port), "--pool-size", "1"],
+        [exe, "serve", "test-call", "--port", str(port), *options],
         env=env,
         cwd=root.parent,
         stdout=log,
@@ -558,14 +604,14 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     try:
         deadline = time.monotonic() + 90
         while True:
-            assert server.poll() is None, (root.parent / "serve.log").read_text()
+            assert server.poll() is None, log_path.read_text()
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=1).close()
                 break
             except OSError:
                 assert time.monotonic() < deadline, "workbench serve did not start listening"
                 time.sleep(0.2)
-        yield Served(root, f"http://127.0.0.1:{port}", tokens)
+        yield Served(root, f"http://127.0.0.1:{port}", tokens, server.pid)
     finally:
         server.terminate()
         try:
@@ -761,3 +807,104 @@ def test_the_applicants_scripts_never_run(served: Served, page: Any) -> None:
     assert "<script>window.__xss = 10</script>" in page.inner_text("body")  # shown as text
     assert page.locator(".wb-applicant a", has_text="link").get_attribute("href") is None
     assert page.locator(".wb-applicant iframe, .wb-applicant script").count() == 0
+
+
+@pytest.mark.kernel
+def test_a_juror_moves_between_pages_in_one_kernel(served: Served, page: Any) -> None:
+    documents: list[str] = []
+    channels: set[str] = set()
+    page.on(
+        "request",
+        lambda request: (
+            documents.append(request.url) if request.resource_type == "document" else None
+        ),
+    )
+    page.on(
+        "websocket",
+        lambda socket: channels.update(re.findall(r"/api/kernels/([0-9a-f-]{36})/", socket.url)),
+    )
+    page.goto(served.link("alice"))
+    page.wait_for_selector("#wb-ranking tbody tr", timeout=60_000)
+    page.click('#wb-ranking a[data-wb-key="test-call/alpha"]')
+    page.locator("#wb-title", has_text="Projet alpha").wait_for(timeout=60_000)
+    assert page.locator("#wb-ranking").count() == 0  # the ranking was replaced, not kept
+    assert page.url.endswith("submission=test-call%2Falpha")
+    _plots_drawn(page, 3)
+    # The scoring form of a page drawn by navigation saves like a freshly loaded one.
+    before = len(served.scores())
+    page.locator(".wb-criterion-benefit button", has_text="2").click()
+    page.locator(".wb-criterion-frugality button", has_text="5").click()
+    page.locator(".wb-save").click()
+    page.wait_for_selector("#wb-saved", timeout=30_000)
+    assert "64 / 100" in page.inner_text("#wb-saved")  # 0.6 * 2/5 + 0.4 * 5/5
+    assert len(served.scores()) == before + 1
+    page.click("#wb-back")
+    page.wait_for_selector("#wb-ranking tbody tr", timeout=60_000)
+    assert "submission" not in page.url and page.locator("#wb-title").count() == 0
+    page.click('#wb-ranking a[data-wb-key="test-call/beta"]')
+    page.locator("#wb-title", has_text="Projet beta").wait_for(timeout=60_000)
+    # The back button redraws the previous pages in the same kernel.
+    page.go_back()
+    page.wait_for_selector("#wb-ranking tbody tr", timeout=60_000)
+    assert "submission" not in page.url
+    page.go_back()
+    page.locator("#wb-title", has_text="Projet alpha").wait_for(timeout=60_000)
+    assert page.url.endswith("submission=test-call%2Falpha")
+    assert len(documents) == 1, documents  # one page load...
+    assert len(channels) == 1, channels  # ...and one kernel, still alive
+    assert channels <= served.kernels()
+    # The address it shows is a link of its own: opened afresh, it is that submission.
+    fresh = page.context.new_page()
+    fresh.goto(page.url)
+    fresh.wait_for_selector(".wb-save", timeout=60_000)
+    assert fresh.inner_text("#wb-title") == "Projet alpha"
+
+
+@pytest.fixture
+def limited(served: Served) -> Iterator[Served]:
+    """The same workspace served with small limits: 3 kernels, closed pages culled in 5 s."""
+    options = ("--pool-size", "1", "--max-kernels", "3", "--closed-timeout", "5")
+    with _serving(served.root, served.tokens, *options) as running:
+        yield running
+
+
+@pytest.mark.kernel
+def test_closed_pages_free_their_kernels_and_the_cap_refuses_cleanly(
+    limited: Served, browser: Any
+) -> None:
+    # A page taken and never connected to (a tab closed at once): its kernel goes.
+    status, html = _get(limited.link("alice"))
+    assert status == 200
+    (abandoned,) = set(PAGE_KERNEL.findall(html))
+    assert abandoned in limited.kernels()
+    _until(lambda: abandoned not in limited.kernels(), 60, "a closed page kept its kernel")
+    # Three kernels, the preheated one included: two open pages, and a third is refused.
+    contexts = [browser.new_context() for _ in range(3)]
+    try:
+        tabs = [context.new_page() for context in contexts]
+        for tab in tabs[:2]:
+            tab.goto(limited.link("alice"))
+            tab.wait_for_selector("#wb-ranking tbody tr", timeout=60_000)
+        response = tabs[2].goto(limited.link("bob"))
+        assert response is not None and response.status == 503
+        assert response.headers.get("retry-after") == "60"
+        text = tabs[2].inner_text("#wb-busy")
+        assert "Trop de sessions ouvertes, réessayez dans une minute" in text
+        assert tabs[2].title().startswith("Trop de sessions")
+        status, body = _get(limited.link("bob"), error_body=True)
+        assert status == 503 and "wb-busy" in body and "Bob" not in body
+        # A juror closes a page: its kernel goes, and the next page gets one.
+        (closed,) = set(PAGE_KERNEL.findall(tabs[0].content()))
+        assert closed in limited.kernels()
+        contexts[0].close()
+        _until(lambda: closed not in limited.kernels(), 60, "a closed page kept its kernel")
+
+        def reopened() -> bool:
+            response = tabs[2].goto(limited.link("bob"))
+            return response is not None and response.status == 200
+
+        _until(reopened, 60, "no kernel for a new page after one was closed")
+        tabs[2].wait_for_selector("#wb-ranking tbody tr", timeout=60_000)
+    finally:
+        for context in contexts[1:]:
+            context.close()

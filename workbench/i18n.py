@@ -19,6 +19,16 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "error": {"fr": "Cette page n'a pas pu être affichée.", "en": "This page could not be shown."},
     "not_found": {"fr": "Dossier introuvable.", "en": "Submission not found."},
+    "too_many_sessions": {
+        "fr": "Trop de sessions ouvertes, réessayez dans une minute",
+        "en": "Too many open sessions, try again in a minute",
+    },
+    "too_many_sessions_text": {
+        "fr": "Le serveur du jury a atteint son nombre de sessions. Fermez les onglets "
+        "du tableau de bord que vous n'utilisez plus, puis rechargez cette page.",
+        "en": "The jury's server has reached its number of sessions. Close the dashboard "
+        "tabs you no longer use, then reload this page.",
+    },
     "signed_in_as": {"fr": "Juré·e : {name}", "en": "Juror: {name}"},
     "example_notice": {"fr": "Avis", "en": "Notice"},
     # Call page

@@ -19,8 +19,40 @@ from workbench.vocabulary import LANGUAGES
     type=click.IntRange(min=0),
     help="Kernels kept ready (preheated) for the next pages; 0 starts one per page.",
 )
+@click.option(
+    "--idle-timeout",
+    default=1800,
+    show_default=True,
+    type=click.IntRange(min=1),
+    metavar="SECONDS",
+    help="Shut a page's kernel down after this long without activity, even if open.",
+)
+@click.option(
+    "--closed-timeout",
+    default=30,
+    show_default=True,
+    type=click.IntRange(min=1),
+    metavar="SECONDS",
+    help="Shut a page's kernel down this long after its page was closed.",
+)
+@click.option(
+    "--max-kernels",
+    default=40,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Most kernels at once, the preheated ones included; past it a page asks to retry.",
+)
 @click.pass_context
-def serve(ctx: click.Context, call: str, port: int, lang: str, pool_size: int) -> None:
+def serve(
+    ctx: click.Context,
+    call: str,
+    port: int,
+    lang: str,
+    pool_size: int,
+    idle_timeout: int,
+    closed_timeout: int,
+    max_kernels: int,
+) -> None:
     """Serve the jury dashboards of CALL (Voilà, on 127.0.0.1) until interrupted.
 
     Jurors open the personal link that `workbench jury add` printed for them.
@@ -28,7 +60,16 @@ def serve(ctx: click.Context, call: str, port: int, lang: str, pool_size: int) -
     from workbench.dashboards.server import serve as serve_dashboards
 
     click.echo(f"serving the jury dashboards of {call} on http://127.0.0.1:{port}/", err=True)
-    serve_dashboards(_workspace(ctx), call, port=port, lang=lang, pool_size=pool_size)
+    serve_dashboards(
+        _workspace(ctx),
+        call,
+        port=port,
+        lang=lang,
+        pool_size=pool_size,
+        idle_timeout=idle_timeout,
+        closed_timeout=closed_timeout,
+        max_kernels=max_kernels,
+    )
 
 
 @main.group()

@@ -24,6 +24,9 @@ started in advance and run the notebook's first cell (imports, store, call, a fi
 figure) before any request; the second cell waits in `voila.utils.get_query_string()`
 until a request takes the kernel and hands it the query string (the juror's token and
 the page asked for). The pool refills itself after each request.
+
+A juror's page keeps its kernel while they move between pages (`pages.view`); kernels of
+closed and idle pages are shut down, and their number is capped (`kernels`).
 """
 
 from __future__ import annotations
@@ -52,12 +55,25 @@ FRONTEND_EXTENSIONS = (
 )
 # A kernel taken from the pool is replaced after this delay, not while the page renders.
 POOL_FILL_DELAY_S = 3
-# Kernels of pages left open: culled after this long without activity.
-IDLE_KERNEL_TIMEOUT_S = 1800
+# Page kernels: culled after this long without activity, connected or not (`--idle-timeout`)...
+DEFAULT_IDLE_TIMEOUT_S = 1800
+# ...and this long after their page closed (no connection left).
+DEFAULT_CLOSED_TIMEOUT_S = 30
+# Most kernels alive at once, the preheated pool included (`--max-kernels`).
+DEFAULT_MAX_KERNELS = 40
 
 
-def voila_config(port: int, pool_size: int = DEFAULT_POOL_SIZE) -> dict[str, Any]:
+def voila_config(
+    port: int,
+    pool_size: int = DEFAULT_POOL_SIZE,
+    *,
+    idle_timeout: int = DEFAULT_IDLE_TIMEOUT_S,
+    closed_timeout: int = DEFAULT_CLOSED_TIMEOUT_S,
+    max_kernels: int = DEFAULT_MAX_KERNELS,
+) -> dict[str, Any]:
     """The traitlets configuration of the Voilà application, as a plain dict."""
+    # Often enough that a closed page's kernel goes within its timeout and a third.
+    cull_interval = max(1, min(idle_timeout, closed_timeout) // 3)
     return {
         "Voila": {
             "ip": "127.0.0.1",
@@ -85,11 +101,18 @@ def voila_config(port: int, pool_size: int = DEFAULT_POOL_SIZE) -> dict[str, Any
             "extension_allowlist": list(FRONTEND_EXTENSIONS),
             "preheat_kernel": pool_size > 0,
             "default_pool_size": pool_size,
+            "multi_kernel_manager_class": "workbench.dashboards.kernels.JuryKernelManager",
         },
         "VoilaKernelManager": {"fill_delay": POOL_FILL_DELAY_S},
-        "MappingKernelManager": {
-            "cull_idle_timeout": IDLE_KERNEL_TIMEOUT_S,
-            "cull_interval": 60,
+        "JuryKernelManager": {
+            # Idle pages go, connected or not; closed ones sooner (`kernels`).
+            "cull_idle_timeout": idle_timeout,
+            "cull_connected": True,
+            "cull_interval": cull_interval,
+            "closed_timeout": closed_timeout,
+            "max_kernels": max_kernels,
+            "pool_size": pool_size,
+            "preheat": pool_size > 0,
         },
     }
 
@@ -139,13 +162,24 @@ def serve(
     port: int = DEFAULT_PORT,
     lang: str = "fr",
     pool_size: int = DEFAULT_POOL_SIZE,
+    idle_timeout: int = DEFAULT_IDLE_TIMEOUT_S,
+    closed_timeout: int = DEFAULT_CLOSED_TIMEOUT_S,
+    max_kernels: int = DEFAULT_MAX_KERNELS,
 ) -> None:
     """Serve the jury dashboards of a call on 127.0.0.1 until interrupted."""
     if pool_size < 0:
         raise InputError("the pool size cannot be negative")
+    if idle_timeout < 1 or closed_timeout < 1:
+        raise InputError("the idle and closed-page timeouts must be at least 1 second")
+    if max_kernels <= pool_size:
+        raise InputError(
+            f"--max-kernels {max_kernels} leaves no kernel for a page beside the "
+            f"{pool_size} preheated ones: give more than --pool-size"
+        )
     os.environ.update(prepare_environment(workspace, call_id, lang))
     from traitlets.config import Config
-    from voila.app import Voila
+
+    from workbench.dashboards.kernels import JuryVoila
 
     with tempfile.TemporaryDirectory(prefix="workbench-voila-") as staged:
         # Voilà finds templates (and their static files) in the Jupyter data folders.
@@ -153,6 +187,13 @@ def serve(
         if os.environ.get("JUPYTER_PATH"):
             folders.append(os.environ["JUPYTER_PATH"])
         os.environ["JUPYTER_PATH"] = os.pathsep.join(folders)
-        app = Voila(config=Config(voila_config(port, pool_size)))
+        config = voila_config(
+            port,
+            pool_size,
+            idle_timeout=idle_timeout,
+            closed_timeout=closed_timeout,
+            max_kernels=max_kernels,
+        )
+        app = JuryVoila(config=Config(config))
         app.initialize([str(NOTEBOOK)])
         app.start()

@@ -34,13 +34,39 @@ def warm_up() -> None:
 
 
 def render(query_string: str | None) -> None:
-    """Render the page the query string asks for, for the juror whose token it carries."""
+    """The page a fresh load asks for, as the cell's own outputs, then the page's view.
+
+    The cell's outputs travel in the served HTML, drawn as the browser reads it; pages
+    the juror moves to afterwards are drawn in the view (`view.PageView`), in this
+    kernel. A refused token gets its notice and no view: there is nowhere to go.
+    """
+    from workbench.dashboards.pages.view import page_view
+    from workbench.jury import AccessDenied, authenticate
+
+    ctx = context()
+    try:
+        authenticate(ctx.store, ctx.call.id, _token(query_string))
+    except AccessDenied:
+        show_html(macros("common").denied(ctx.lang))
+        return
+    draw(query_string or "")
+    view, made = page_view(draw)
+    if made:
+        view.show()
+
+
+def _token(query_string: str | None) -> str | None:
+    return next(iter(parse_qs(query_string or "").get("token") or []), None)
+
+
+def draw(query_string: str) -> None:
+    """Draw the page the query string asks for, for the juror whose token it carries."""
     from workbench.dashboards.pages.call import call_page
     from workbench.dashboards.pages.submission import submission_page
     from workbench.jury import AccessDenied, authenticate
 
     ctx = context()
-    params = parse_qs(query_string or "")
+    params = parse_qs(query_string.lstrip("?"))
     token = next(iter(params.get("token") or []), None)
     try:
         juror = authenticate(ctx.store, ctx.call.id, token)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
@@ -59,11 +61,53 @@ def macros(name: str) -> Any:
     return template_macros(f"dashboard/{name}.html.j2")
 
 
+# The page being drawn into the view (`view.PageView`): its outputs, and its widgets.
+_collected: tuple[list[dict[str, Any]], list[Any]] | None = None
+
+
+@contextmanager
+def collecting(outputs: list[dict[str, Any]], widgets: list[Any]) -> Iterator[None]:
+    """Pages shown inside this block become output dicts, not the cell's own outputs."""
+    global _collected
+    before, _collected = _collected, (outputs, widgets)
+    try:
+        yield
+    finally:
+        _collected = before
+
+
 def show_html(markup: str) -> None:
-    """One output of the page: Voilà's front end inserts it and runs its scripts."""
+    """One output of the page: the front end inserts it and runs its scripts."""
+    if _collected is not None:
+        data = {"text/html": str(markup), "text/plain": ""}
+        _collected[0].append({"output_type": "display_data", "data": data, "metadata": {}})
+        return
     from IPython.display import HTML, display
 
     display(HTML(str(markup)))
+
+
+def show_widget(widget: Any) -> None:
+    """A widget of the page (the scoring form), closed when the view draws another page."""
+    if _collected is not None:
+        data = widget._repr_mimebundle_()
+        _collected[0].append({"output_type": "display_data", "data": data, "metadata": {}})
+        _collected[1].append(widget)
+        return
+    from IPython.display import display
+
+    display(widget)
+    _direct_widgets.append(widget)
+
+
+# Widgets of the page drawn as the cell's outputs, closed when the view draws another.
+_direct_widgets: list[Any] = []
+
+
+def take_direct_widgets() -> list[Any]:
+    taken = list(_direct_widgets)
+    _direct_widgets.clear()
+    return taken
 
 
 def figure_html(spec: dict[str, Any]) -> str:
@@ -93,6 +137,7 @@ def show_figure(figure: Any) -> None:
 
 
 def page_link(token: str, submission: str | None = None) -> str:
+    """A page's address; the page's script follows it inside the same kernel (`view`)."""
     query = {"token": token}
     if submission:
         query["submission"] = submission

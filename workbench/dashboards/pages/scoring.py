@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from workbench.dashboards.pages.common import Context, macros, show_html
+from workbench.dashboards.pages.common import Context, macros, show_html, show_widget
 
 if TYPE_CHECKING:
     from workbench.jury import Juror
@@ -26,7 +26,6 @@ def scoring_form(ctx: Context, juror: Juror, token: str, key: str) -> None:
     again against the store on every save; the browser only sends the widget values.
     """
     import ipywidgets as widgets
-    from IPython.display import display
 
     from workbench.errors import WorkbenchError
     from workbench.i18n import t
@@ -96,4 +95,4 @@ def scoring_form(ctx: Context, juror: Juror, token: str, key: str) -> None:
         saves.value = saves_table(history(ctx.store, key, juror.id), ctx)
 
     save.on_click(on_save)
-    display(widgets.VBox([*rows, comment, widgets.HBox([save, status]), saves]))
+    show_widget(widgets.VBox([*rows, comment, widgets.HBox([save, status]), saves]))
