@@ -324,6 +324,35 @@ def test_applicant_outputs_are_sanitised() -> None:
     assert "onerror" not in figure and "javascript:" not in figure and "<b>T</b>" in figure
 
 
+def test_each_answer_sits_in_its_own_questions_row() -> None:
+    from workbench.calls import Call
+    from workbench.dashboards.pages.common import macros
+
+    questions = [
+        *TEST_CALL["questionnaire"],
+        {"id": "purpose", "type": "text", "text": {"fr": "But ?", "en": "Purpose?"}},
+    ]
+    call = Call.model_validate({**TEST_CALL, "questionnaire": questions})
+    given = {"open-data": False, "hosting": "on-premises"}
+    rows = {
+        lang: re.findall(
+            r'<tr data-question="([^"]+)"><th>([^<]*)</th><td>(.*?)</td></tr>',
+            str(macros("submission").answers(call, given, lang)),
+        )
+        for lang in ("fr", "en")
+    }
+    assert rows["fr"] == [
+        ("open-data", "Données ouvertes ?", "Non"),
+        ("hosting", "Hébergement ?", "on premises"),
+        ("purpose", "But ?", '<span class="wb-muted">non renseigné</span>'),
+    ]
+    assert [(q, a) for _, q, a in rows["en"]] == [
+        ("Open data?", "No"),
+        ("Hosting?", "on premises"),
+        ("Purpose?", '<span class="wb-muted">not answered</span>'),
+    ]
+
+
 def test_pareto_front_keeps_the_points_nothing_beats() -> None:
     points = [(1.0, 10.0), (2.0, 5.0), (3.0, 20.0), (0.5, 1.0), (3.0, 15.0), (4.0, 20.0)]
     assert charts.pareto_front(points) == [(0.5, 1.0), (1.0, 10.0), (3.0, 20.0)]
@@ -719,6 +748,11 @@ def test_a_juror_scores_a_submission_and_the_score_is_stored(
     assert page.inner_text("#wb-title") == "Projet alpha"
     body = page.inner_text("#wb-submission-page")
     assert "Commune d'Alpha (fictive)" in body and "Données ouvertes ?" in body
+    answers = page.locator("#wb-answers tr")
+    assert [answers.nth(i).inner_text().split("\t") for i in range(answers.count())] == [
+        ["Données ouvertes ?", "Oui"],
+        ["Hébergement ?", "cloud"],
+    ]
     assert "Méthode de mesure" in page.inner_text("#wb-method")
     page.locator(".wb-criterion-benefit button", has_text="4").click()
     page.locator(".wb-criterion-frugality button", has_text="3").click()
