@@ -324,6 +324,35 @@ def test_applicant_outputs_are_sanitised() -> None:
     assert "onerror" not in figure and "javascript:" not in figure and "<b>T</b>" in figure
 
 
+def test_a_rich_objects_jupyter_fallback_gives_way_to_its_plain_text() -> None:
+    import nbformat
+
+    estimator = (
+        '<style>#sk-1 {color: black;}</style><div id="sk-1" class="sk-top-container">'
+        '<div class="sk-text-repr-fallback"><pre>LinearRegression()</pre><b>In a Jupyter '
+        "environment, please rerun this cell to show the HTML representation or trust the "
+        'notebook.</b></div><div class="sk-container" hidden>LinearRegression</div></div>'
+    )
+    cell = nbformat.v4.new_code_cell("x")
+    cell.outputs = [
+        nbformat.v4.new_output(
+            "execute_result", {"text/html": estimator, "text/plain": "LinearRegression()"}
+        ),
+        nbformat.v4.new_output(
+            "display_data", {"text/html": "<b>a table</b>", "text/plain": "a table"}
+        ),
+        nbformat.v4.new_output("display_data", {"text/html": estimator}),  # nothing else
+    ]
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [cell]
+    items = outputs.notebook_items(nb)
+    assert [(i.kind, i.content) for i in items[:2]] == [
+        ("text", "LinearRegression()"),
+        ("html", "<b>a table</b>"),
+    ]
+    assert items[2].kind == "html" and "<style" not in items[2].content
+
+
 def test_each_answer_sits_in_its_own_questions_row() -> None:
     from workbench.calls import Call
     from workbench.dashboards.pages.common import macros
