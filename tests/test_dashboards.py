@@ -923,6 +923,35 @@ def test_a_juror_moves_between_pages_in_one_kernel(served: Served, page: Any) ->
     assert fresh.inner_text("#wb-title") == "Projet alpha"
 
 
+@pytest.mark.kernel
+def test_a_juror_switches_to_english_and_the_pages_keep_it(served: Served, page: Any) -> None:
+    page.goto(served.link("alice"))
+    page.wait_for_selector("#wb-ranking tbody tr", timeout=60_000)
+    assert page.inner_text("#wb-call-title") == "Appel de test"
+    assert "Classement des dossiers" in page.inner_text("body")
+    page.click("#wb-lang-en")
+    page.locator("h2", has_text="Ranking of the submissions").wait_for(timeout=60_000)
+    assert page.inner_text("#wb-call-title") == "Test call"
+    assert "Juror: Alice Martin" in page.inner_text("#wb-juror")
+    assert "lang=en" in page.url and page.locator("#wb-lang-fr").count() == 1
+    page.click('#wb-ranking a[data-wb-key="test-call/alpha"]')
+    page.locator("#wb-title", has_text="Projet alpha").wait_for(timeout=60_000)
+    assert "lang=en" in page.url
+    assert page.inner_text("#wb-call-title") == "Test call"
+    assert page.inner_text("#wb-back") == "← Back to the ranking"
+    answers = page.inner_text("#wb-answers")
+    assert "Open data?" in answers and "Yes" in answers and "Oui" not in answers
+    assert "Benefit" in page.inner_text("body") and "Your scores" in page.inner_text("body")
+    # Back on the ranking through the page's own link: still English.
+    page.click("#wb-back")
+    page.locator("h2", has_text="Ranking of the submissions").wait_for(timeout=60_000)
+    # A shared link with the language opens in it, in a kernel of its own.
+    fresh = page.context.new_page()
+    fresh.goto(served.link("alice", "test-call/beta") + "&lang=en")
+    fresh.wait_for_selector(".wb-save", timeout=60_000)
+    assert fresh.inner_text("#wb-back") == "← Back to the ranking"
+
+
 @pytest.fixture
 def limited(served: Served) -> Iterator[Served]:
     """The same workspace served with small limits: 3 kernels, closed pages culled in 5 s."""
