@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -950,6 +951,46 @@ def test_a_juror_switches_to_english_and_the_pages_keep_it(served: Served, page:
     fresh.goto(served.link("alice", "test-call/beta") + "&lang=en")
     fresh.wait_for_selector(".wb-save", timeout=60_000)
     assert fresh.inner_text("#wb-back") == "← Back to the ranking"
+
+
+def _listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+# What `workbench serve` may print besides errors (see README, `workbench serve`).
+QUIET_LOG = ("serving the jury dashboards of test-call on",)
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "sigint"])
+def test_the_server_is_quiet_and_stops_cleanly(served: Served, stop: int) -> None:
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k != "WORKBENCH_DB"}
+    env["WORKBENCH_HOME"] = str(served.root)
+    exe = Path(sys.executable).parent / "workbench"
+    command = [exe, "serve", "test-call", "--port", str(port), "--pool-size", "1"]
+    server = subprocess.Popen(
+        command, env=env, cwd=served.root.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        _until(lambda: _listening(port), 90, "workbench serve did not start listening")
+        status, html = _get(f"http://127.0.0.1:{port}/?token={served.tokens['alice']}")
+        assert status == 200 and "wb-ranking" in html  # a page was served, kernels ran
+        server.send_signal(stop)
+        out, err = server.communicate(timeout=60)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.communicate()
+    log = (out + err).decode("utf-8", "replace")
+    assert server.returncode == 0, log
+    assert "Traceback" not in log
+    noise = [line for line in log.splitlines() if line and not line.startswith(QUIET_LOG)]
+    assert noise == [], log
 
 
 @pytest.fixture
