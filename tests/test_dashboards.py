@@ -358,12 +358,20 @@ def test_each_answer_sits_in_its_own_questions_row() -> None:
     from workbench.calls import Call
     from workbench.dashboards.pages.common import macros
 
+    labelled = {
+        "id": "sharing",
+        "type": "choice",
+        "choices": ["open-licence", "closed"],
+        "choice_labels": {"open-licence": {"fr": "Licence ouverte", "en": "Open licence"}},
+        "text": {"fr": "Partage ?", "en": "Sharing?"},
+    }
     questions = [
         *TEST_CALL["questionnaire"],
         {"id": "purpose", "type": "text", "text": {"fr": "But ?", "en": "Purpose?"}},
+        labelled,
     ]
     call = Call.model_validate({**TEST_CALL, "questionnaire": questions})
-    given = {"open-data": False, "hosting": "on-premises"}
+    given = {"open-data": False, "hosting": "on-premises", "sharing": "open-licence"}
     rows = {
         lang: re.findall(
             r'<tr data-question="([^"]+)"><th>([^<]*)</th><td>(.*?)</td></tr>',
@@ -375,12 +383,17 @@ def test_each_answer_sits_in_its_own_questions_row() -> None:
         ("open-data", "Données ouvertes ?", "Non"),
         ("hosting", "Hébergement ?", "on premises"),
         ("purpose", "But ?", '<span class="wb-muted">non renseigné</span>'),
+        ("sharing", "Partage ?", "Licence ouverte"),
     ]
     assert [(q, a) for _, q, a in rows["en"]] == [
         ("Open data?", "No"),
         ("Hosting?", "on premises"),
         ("Purpose?", '<span class="wb-muted">not answered</span>'),
+        ("Sharing?", "Open licence"),
     ]
+    with pytest.raises(ValueError, match="labels for choices it does not offer: nope"):
+        wrong = {**labelled, "choice_labels": {"nope": labelled["text"]}}
+        Call.model_validate({**TEST_CALL, "questionnaire": [wrong]})
 
 
 def test_pareto_front_keeps_the_points_nothing_beats() -> None:
