@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -322,6 +323,77 @@ def test_applicant_outputs_are_sanitised() -> None:
     assert items[4].content == "<script>x</script>"  # text: shown escaped, ANSI removed
     figure = str(items[5].content)
     assert "onerror" not in figure and "javascript:" not in figure and "<b>T</b>" in figure
+
+
+def test_a_rich_objects_jupyter_fallback_gives_way_to_its_plain_text() -> None:
+    import nbformat
+
+    estimator = (
+        '<style>#sk-1 {color: black;}</style><div id="sk-1" class="sk-top-container">'
+        '<div class="sk-text-repr-fallback"><pre>LinearRegression()</pre><b>In a Jupyter '
+        "environment, please rerun this cell to show the HTML representation or trust the "
+        'notebook.</b></div><div class="sk-container" hidden>LinearRegression</div></div>'
+    )
+    cell = nbformat.v4.new_code_cell("x")
+    cell.outputs = [
+        nbformat.v4.new_output(
+            "execute_result", {"text/html": estimator, "text/plain": "LinearRegression()"}
+        ),
+        nbformat.v4.new_output(
+            "display_data", {"text/html": "<b>a table</b>", "text/plain": "a table"}
+        ),
+        nbformat.v4.new_output("display_data", {"text/html": estimator}),  # nothing else
+    ]
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [cell]
+    items = outputs.notebook_items(nb)
+    assert [(i.kind, i.content) for i in items[:2]] == [
+        ("text", "LinearRegression()"),
+        ("html", "<b>a table</b>"),
+    ]
+    assert items[2].kind == "html" and "<style" not in items[2].content
+
+
+def test_each_answer_sits_in_its_own_questions_row() -> None:
+    from workbench.calls import Call
+    from workbench.dashboards.pages.common import macros
+
+    labelled = {
+        "id": "sharing",
+        "type": "choice",
+        "choices": ["open-licence", "closed"],
+        "choice_labels": {"open-licence": {"fr": "Licence ouverte", "en": "Open licence"}},
+        "text": {"fr": "Partage ?", "en": "Sharing?"},
+    }
+    questions = [
+        *TEST_CALL["questionnaire"],
+        {"id": "purpose", "type": "text", "text": {"fr": "But ?", "en": "Purpose?"}},
+        labelled,
+    ]
+    call = Call.model_validate({**TEST_CALL, "questionnaire": questions})
+    given = {"open-data": False, "hosting": "on-premises", "sharing": "open-licence"}
+    rows = {
+        lang: re.findall(
+            r'<tr data-question="([^"]+)"><th>([^<]*)</th><td>(.*?)</td></tr>',
+            str(macros("submission").answers(call, given, lang)),
+        )
+        for lang in ("fr", "en")
+    }
+    assert rows["fr"] == [
+        ("open-data", "Données ouvertes ?", "Non"),
+        ("hosting", "Hébergement ?", "on premises"),
+        ("purpose", "But ?", '<span class="wb-muted">non renseigné</span>'),
+        ("sharing", "Partage ?", "Licence ouverte"),
+    ]
+    assert [(q, a) for _, q, a in rows["en"]] == [
+        ("Open data?", "No"),
+        ("Hosting?", "on premises"),
+        ("Purpose?", '<span class="wb-muted">not answered</span>'),
+        ("Sharing?", "Open licence"),
+    ]
+    with pytest.raises(ValueError, match="labels for choices it does not offer: nope"):
+        wrong = {**labelled, "choice_labels": {"nope": labelled["text"]}}
+        Call.model_validate({**TEST_CALL, "questionnaire": [wrong]})
 
 
 def test_pareto_front_keeps_the_points_nothing_beats() -> None:
@@ -719,6 +791,11 @@ def test_a_juror_scores_a_submission_and_the_score_is_stored(
     assert page.inner_text("#wb-title") == "Projet alpha"
     body = page.inner_text("#wb-submission-page")
     assert "Commune d'Alpha (fictive)" in body and "Données ouvertes ?" in body
+    answers = page.locator("#wb-answers tr")
+    assert [answers.nth(i).inner_text().split("\t") for i in range(answers.count())] == [
+        ["Données ouvertes ?", "Oui"],
+        ["Hébergement ?", "cloud"],
+    ]
     assert "Méthode de mesure" in page.inner_text("#wb-method")
     page.locator(".wb-criterion-benefit button", has_text="4").click()
     page.locator(".wb-criterion-frugality button", has_text="3").click()
@@ -858,6 +935,75 @@ def test_a_juror_moves_between_pages_in_one_kernel(served: Served, page: Any) ->
     fresh.goto(page.url)
     fresh.wait_for_selector(".wb-save", timeout=60_000)
     assert fresh.inner_text("#wb-title") == "Projet alpha"
+
+
+@pytest.mark.kernel
+def test_a_juror_switches_to_english_and_the_pages_keep_it(served: Served, page: Any) -> None:
+    page.goto(served.link("alice"))
+    page.wait_for_selector("#wb-ranking tbody tr", timeout=60_000)
+    assert page.inner_text("#wb-call-title") == "Appel de test"
+    assert "Classement des dossiers" in page.inner_text("body")
+    page.click("#wb-lang-en")
+    page.locator("h2", has_text="Ranking of the submissions").wait_for(timeout=60_000)
+    assert page.inner_text("#wb-call-title") == "Test call"
+    assert "Juror: Alice Martin" in page.inner_text("#wb-juror")
+    assert "lang=en" in page.url and page.locator("#wb-lang-fr").count() == 1
+    page.click('#wb-ranking a[data-wb-key="test-call/alpha"]')
+    page.locator("#wb-title", has_text="Projet alpha").wait_for(timeout=60_000)
+    assert "lang=en" in page.url
+    assert page.inner_text("#wb-call-title") == "Test call"
+    assert page.inner_text("#wb-back") == "← Back to the ranking"
+    answers = page.inner_text("#wb-answers")
+    assert "Open data?" in answers and "Yes" in answers and "Oui" not in answers
+    assert "Benefit" in page.inner_text("body") and "Your scores" in page.inner_text("body")
+    # Back on the ranking through the page's own link: still English.
+    page.click("#wb-back")
+    page.locator("h2", has_text="Ranking of the submissions").wait_for(timeout=60_000)
+    # A shared link with the language opens in it, in a kernel of its own.
+    fresh = page.context.new_page()
+    fresh.goto(served.link("alice", "test-call/beta") + "&lang=en")
+    fresh.wait_for_selector(".wb-save", timeout=60_000)
+    assert fresh.inner_text("#wb-back") == "← Back to the ranking"
+
+
+def _listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+# What `workbench serve` may print besides errors (see README, `workbench serve`).
+QUIET_LOG = ("serving the jury dashboards of test-call on",)
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "sigint"])
+def test_the_server_is_quiet_and_stops_cleanly(served: Served, stop: int) -> None:
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k != "WORKBENCH_DB"}
+    env["WORKBENCH_HOME"] = str(served.root)
+    exe = Path(sys.executable).parent / "workbench"
+    command = [exe, "serve", "test-call", "--port", str(port), "--pool-size", "1"]
+    server = subprocess.Popen(
+        command, env=env, cwd=served.root.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        _until(lambda: _listening(port), 90, "workbench serve did not start listening")
+        status, html = _get(f"http://127.0.0.1:{port}/?token={served.tokens['alice']}")
+        assert status == 200 and "wb-ranking" in html  # a page was served, kernels ran
+        server.send_signal(stop)
+        out, err = server.communicate(timeout=60)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.communicate()
+    log = (out + err).decode("utf-8", "replace")
+    assert server.returncode == 0, log
+    assert "Traceback" not in log
+    noise = [line for line in log.splitlines() if line and not line.startswith(QUIET_LOG)]
+    assert noise == [], log
 
 
 @pytest.fixture

@@ -86,6 +86,8 @@ class Question(Document):
     text: LocalizedText
     type: Literal["yes_no", "text", "choice"]
     choices: list[str] = Field(default_factory=list)
+    # What a juror reads for a choice; a choice without a label is shown by its id.
+    choice_labels: dict[str, LocalizedText] = Field(default_factory=dict)
     required: bool = True
 
     @model_validator(mode="after")
@@ -94,7 +96,17 @@ class Question(Document):
             raise ValueError("a 'choice' question needs at least two choices")
         if self.type != "choice" and self.choices:
             raise ValueError(f"a '{self.type}' question takes no choices")
+        unknown = sorted(set(self.choice_labels) - set(self.choices))
+        if unknown:
+            raise ValueError(f"labels for choices it does not offer: {', '.join(unknown)}")
         return self
+
+    def choice_label(self, choice: str, lang: str) -> str:
+        """A choice as a juror reads it: its label, else its id made readable."""
+        label = self.choice_labels.get(choice)
+        if label is not None:
+            return label.get(lang)
+        return choice.replace("-", " ").replace("_", " ")
 
     def check_answer(self, value: object) -> str | None:
         """The problem with `value` as an answer, or None when it is acceptable."""

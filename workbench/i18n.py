@@ -189,9 +189,9 @@ TEXTS: dict[str, dict[str, str]] = {
     "organisation": {"fr": "Organisation", "en": "Organisation"},
     "notebook_template": {"fr": "Modèle de notebook", "en": "Notebook template"},
     "questionnaire": {"fr": "Questionnaire", "en": "Questionnaire"},
-    "yes": {"fr": "oui", "en": "yes"},
-    "no": {"fr": "non", "en": "no"},
-    "no_answer": {"fr": "sans réponse", "en": "no answer"},
+    "yes": {"fr": "Oui", "en": "Yes"},
+    "no": {"fr": "Non", "en": "No"},
+    "no_answer": {"fr": "non renseigné", "en": "not answered"},
     "ai_vs_baseline": {
         "fr": "L'IA face à la solution sans IA",
         "en": "The AI against the non-AI solution",

@@ -5,7 +5,9 @@ The notebook is read with nbformat and never executed. Each output becomes an `I
 - text (streams, plain text, error tracebacks) is shown escaped, ANSI codes removed;
 - HTML goes through the `nh3` sanitiser (the Ammonia allow-list): no `<script>`, no
   `<style>`, no event handler attribute, no `javascript:` link, no remote or relative
-  image (only `data:image/...`), links get `rel="noopener noreferrer"`;
+  image (only `data:image/...`), links get `rel="noopener noreferrer"`; HTML that
+  carries Jupyter's fallback for untrusted notebooks (scikit-learn's estimators) gives
+  way to the object's plain text;
 - PNG and JPEG images are checked to be base64 and shown as `data:` images; SVG is shown
   through an `<img>` too, where a browser runs none of its scripts;
 - plotly figures are rebuilt from their JSON by `plotly.graph_objects.Figure` (which
@@ -34,6 +36,13 @@ BASE64 = re.compile(r"^[A-Za-z0-9+/=\s]*$")
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
 # Inline tags that plotly itself understands in titles, labels and hover texts.
 PLOTLY_TAGS = {"b", "i", "em", "strong", "br", "sub", "sup", "span"}
+# The text a rich object's HTML (scikit-learn's estimators) carries for untrusted notebooks:
+# meaningless to a juror, so such an object is shown by its plain-text form instead.
+JUPYTER_FALLBACK = re.compile(
+    r'class\s*=\s*["\'][^"\']*\bsk-text-repr-fallback\b|please rerun this cell to show the HTML'
+    r"|trust the notebook",
+    re.IGNORECASE,
+)
 MAX_TEXT = 20_000
 MAX_ITEMS = 200
 
@@ -135,7 +144,9 @@ def _from_bundle(cell: int, data: dict[str, Any]) -> Item | None:
             if tag is not None:
                 return Item(cell, "image", tag)
     if "text/html" in data:
-        return Item(cell, "html", clean_html(_text(data["text/html"])))
+        html = _text(data["text/html"])
+        if not ("text/plain" in data and JUPYTER_FALLBACK.search(html)):
+            return Item(cell, "html", clean_html(html))
     if "text/plain" in data:
         return Item(cell, "text", _text(data["text/plain"]))
     shown = [m for m in data if m != RECORD_MIME]

@@ -31,6 +31,8 @@ closed and idle pages are shut down, and their number is capped (`kernels`).
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import shutil
 import tempfile
@@ -80,6 +82,8 @@ def voila_config(
             "port": port,
             "port_retries": 0,
             "open_browser": False,
+            # Warnings and errors only: no line per kernel, page or request (see README).
+            "log_level": "WARN",
             "root_dir": str(NOTEBOOK.parent),
             "tornado_settings": {
                 "headers": {
@@ -155,6 +159,25 @@ def stage_plotly_js(folder: Path) -> Path:
     return folder
 
 
+# The kernels' own log (IPKernelApp): errors a funder can act on come from the pages'
+# logger, not from it; it would print the TCP warning and the shutdown races of each kernel.
+KERNEL_CONFIG = {"IPKernelApp": {"log_level": "CRITICAL"}}
+
+
+def stage_kernel_config(folder: Path) -> Path:
+    """An IPython folder whose kernel configuration keeps the kernels' own log quiet."""
+    profile = folder / "ipython" / "profile_default"
+    profile.mkdir(parents=True, exist_ok=True)
+    (profile / "ipython_kernel_config.json").write_text(json.dumps(KERNEL_CONFIG))
+    return folder / "ipython"
+
+
+def _not_trust_warning(record: logging.LogRecord) -> bool:
+    # The dashboard notebook is the package's own and is run, never shown: its trust
+    # (which only decides whether a notebook's saved outputs may run scripts) is moot.
+    return "is not trusted" not in record.getMessage()
+
+
 def serve(
     workspace: Workspace,
     call_id: str,
@@ -187,6 +210,7 @@ def serve(
         if os.environ.get("JUPYTER_PATH"):
             folders.append(os.environ["JUPYTER_PATH"])
         os.environ["JUPYTER_PATH"] = os.pathsep.join(folders)
+        os.environ["IPYTHONDIR"] = str(stage_kernel_config(Path(staged)))
         config = voila_config(
             port,
             pool_size,
@@ -196,4 +220,8 @@ def serve(
         )
         app = JuryVoila(config=Config(config))
         app.initialize([str(NOTEBOOK)])
-        app.start()
+        app.log.addFilter(_not_trust_warning)
+        try:
+            app.start()  # SIGTERM stops its loop; Voilà catches Ctrl-C inside it
+        except KeyboardInterrupt:  # a second Ctrl-C while it shuts its kernels down
+            app.stop()

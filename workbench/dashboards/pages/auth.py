@@ -5,7 +5,13 @@ from __future__ import annotations
 import logging
 from urllib.parse import parse_qs
 
-from workbench.dashboards.pages.common import TEMPLATES, context, macros, show_html
+from workbench.dashboards.pages.common import (
+    TEMPLATES,
+    chosen_language,
+    context,
+    macros,
+    show_html,
+)
 from workbench.errors import NotFoundError
 
 log = logging.getLogger(__name__)
@@ -44,6 +50,7 @@ def render(query_string: str | None) -> None:
     from workbench.jury import AccessDenied, authenticate
 
     ctx = context()
+    ctx.lang = chosen_language(parse_qs(query_string or "")) or ctx.lang
     try:
         authenticate(ctx.store, ctx.call.id, _token(query_string))
     except AccessDenied:
@@ -67,6 +74,8 @@ def draw(query_string: str) -> None:
 
     ctx = context()
     params = parse_qs(query_string.lstrip("?"))
+    # The language asked for sticks for the kernel: pages reached without `lang=` keep it.
+    ctx.lang = chosen_language(params) or ctx.lang
     token = next(iter(params.get("token") or []), None)
     try:
         juror = authenticate(ctx.store, ctx.call.id, token)

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from workbench.dashboards.pages.common import (
     Context,
+    language_links,
     macros,
     page_link,
     show_figure,
@@ -29,9 +30,9 @@ def call_page(ctx: Context, juror: Juror, token: str) -> None:
 
     rows = ranked(call_results(ctx.store, ctx.call.id, ctx.call.protocol.reference_machine))
     page = macros("call")
-    show_html(page.top(ctx.call, juror, ctx.lang))
+    show_html(page.top(ctx.call, juror, language_links(token), ctx.lang))
     show_figure(pareto_figure(rows, ctx.lang))
     conflicts = {r.submission for r in rows if juror.has_conflict(r.submission)}
-    links = {r.submission: page_link(token, r.submission) for r in rows}
+    links = {r.submission: page_link(token, r.submission, ctx.lang) for r in rows}
     overlaps = energy_overlaps(rows)
     show_html(page.ranking(rows, conflicts, links, overlaps, TableUnits.of(rows), ctx.lang))

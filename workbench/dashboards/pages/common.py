@@ -33,7 +33,7 @@ class Context:
     workspace: Workspace
     store: Store
     call: Call
-    lang: str
+    lang: str  # `--lang` at first; a page asked for with `lang=` sets it for the kernel
 
 
 _context: Context | None = None
@@ -136,9 +136,25 @@ def show_figure(figure: Any) -> None:
     show_html(figure_html(spec))
 
 
-def page_link(token: str, submission: str | None = None) -> str:
-    """A page's address; the page's script follows it inside the same kernel (`view`)."""
+def page_link(token: str, submission: str | None = None, lang: str | None = None) -> str:
+    """A page's address; the page's script follows it inside the same kernel (`view`).
+
+    It carries the page's language, so a copied or reloaded link opens in it too.
+    """
     query = {"token": token}
+    if lang:
+        query["lang"] = lang
     if submission:
         query["submission"] = submission
     return "?" + urlencode(query)
+
+
+def language_links(token: str, submission: str | None = None) -> list[tuple[str, str]]:
+    """The same page in each language, for the header's "FR | EN"."""
+    return [(code, page_link(token, submission, code)) for code in LANGUAGES]
+
+
+def chosen_language(params: dict[str, list[str]]) -> str | None:
+    """The language a query string asks for (`lang=`), if it is one the pages speak."""
+    lang = next(iter(params.get("lang") or []), None)
+    return lang if lang in LANGUAGES else None

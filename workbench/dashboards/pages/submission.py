@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from workbench.dashboards.pages.common import (
     Context,
+    language_links,
     macros,
     page_link,
     show_figure,
@@ -78,7 +79,8 @@ def submission_page(ctx: Context, juror: Juror, token: str, key: str) -> None:
             paired_metrics(record),
             latest is not None,
             juror.has_conflict(key),
-            page_link(token),
+            page_link(token, lang=lang),
+            language_links(token, key),
             lang,
         )
     )
