@@ -1008,8 +1008,12 @@ def test_the_server_is_quiet_and_stops_cleanly(served: Served, stop: int) -> Non
 
 @pytest.fixture
 def limited(served: Served) -> Iterator[Served]:
-    """The same workspace served with small limits: 3 kernels, closed pages culled in 5 s."""
-    options = ("--pool-size", "1", "--max-kernels", "3", "--closed-timeout", "5")
+    """The same workspace served with small limits: 3 kernels, closed pages culled in 20 s.
+
+    Not less: on a loaded machine a browser may take several seconds to connect to the
+    kernel of a page it has drawn, and a kernel with no connection yet counts as closed.
+    """
+    options = ("--pool-size", "1", "--max-kernels", "3", "--closed-timeout", "20")
     with _serving(served.root, served.tokens, *options) as running:
         yield running
 
