@@ -6,6 +6,7 @@
 # receives both bundles, batch-runs them, adds a juror and prints the committee's report.
 set -euo pipefail
 WB=${1:?usage: journey.sh PATH-TO-workbench}
+WB=$(cd "$(dirname "$WB")" && pwd)/$(basename "$WB")  # the journey moves between folders
 PYTHON=$(dirname "$WB")/python
 here=$(cd "$(dirname "$0")/.." && pwd)
 out=${JOURNEY_OUT:-$here/build/journey}  # where the journey happens

@@ -17,13 +17,14 @@ pytestmark = pytest.mark.kernel
 
 @requires_sandbox
 def test_kit_to_report_with_two_teams(tmp_path: Path) -> None:
-    workbench = Path(sys.executable).parent / "workbench"
+    # Relative to the checkout, as `make demo` passes it.
+    workbench = Path(os.path.relpath(Path(sys.executable).parent / "workbench", ROOT))
     env = {**os.environ, "JOURNEY_OUT": str(tmp_path)}
     env.pop("WORKBENCH_HOME", None)
     env.pop("WORKBENCH_DB", None)
     done = subprocess.run(
         ["bash", str(ROOT / "demo" / "journey.sh"), str(workbench)],
-        capture_output=True, text=True, env=env, timeout=900,
+        capture_output=True, text=True, env=env, timeout=900, cwd=ROOT,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     funder = tmp_path / "funder"
@@ -33,7 +34,7 @@ def test_kit_to_report_with_two_teams(tmp_path: Path) -> None:
         receipt = json.loads((funder / "receipts" / "diat" / f"{key}-1.json").read_text())
         assert receipt["late"] is False
     results = subprocess.run(
-        [workbench, "results", "diat", "--format", "json"],
+        [ROOT / workbench, "results", "diat", "--format", "json"],
         capture_output=True, text=True, cwd=funder, env=env, check=True,
     ).stdout  # fmt: skip
     rows = {row["submission"]: row for row in json.loads(results)}
