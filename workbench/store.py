@@ -212,19 +212,6 @@ class Store:
         self.start_run(record.model_copy(update={"status": "running"}))
         self.finish_run(record)
 
-    def finished_inputs(self, call_id: str) -> set[tuple[str, str]]:
-        """(submission, input fingerprint) pairs that already have a finished run."""
-        from workbench.runner.records import SETTLED_STATUSES
-
-        query = (
-            select(RunRow.submission_key, RunRow.input_sha256)
-            .where(RunRow.call_id == call_id)
-            .where(RunRow.status.in_(SETTLED_STATUSES))
-            .distinct()
-        )
-        with self.session() as s:
-            return {(key, sha) for key, sha in s.execute(query)}
-
     def add_reproduction(self, result: dict[str, Any]) -> None:
         with self.session() as s:
             s.add(

@@ -5,23 +5,24 @@ from __future__ import annotations
 import click
 
 from workbench.cli import _console, _workspace, main
+from workbench.dashboards import server  # light: its heavy imports are inside functions
 from workbench.vocabulary import LANGUAGES
 
 
 @main.command()
 @click.argument("call")
-@click.option("--port", default=8866, show_default=True, help="Port on 127.0.0.1.")
+@click.option("--port", default=server.DEFAULT_PORT, show_default=True, help="Port on 127.0.0.1.")
 @click.option("--lang", type=click.Choice(LANGUAGES), default="fr", show_default=True)
 @click.option(
     "--pool-size",
-    default=2,
+    default=server.DEFAULT_POOL_SIZE,
     show_default=True,
     type=click.IntRange(min=0),
     help="Kernels kept ready (preheated) for the next pages; 0 starts one per page.",
 )
 @click.option(
     "--idle-timeout",
-    default=1800,
+    default=server.DEFAULT_IDLE_TIMEOUT_S,
     show_default=True,
     type=click.IntRange(min=1),
     metavar="SECONDS",
@@ -29,7 +30,7 @@ from workbench.vocabulary import LANGUAGES
 )
 @click.option(
     "--closed-timeout",
-    default=30,
+    default=server.DEFAULT_CLOSED_TIMEOUT_S,
     show_default=True,
     type=click.IntRange(min=1),
     metavar="SECONDS",
@@ -37,7 +38,7 @@ from workbench.vocabulary import LANGUAGES
 )
 @click.option(
     "--max-kernels",
-    default=40,
+    default=server.DEFAULT_MAX_KERNELS,
     show_default=True,
     type=click.IntRange(min=1),
     help="Most kernels at once, the preheated ones included; past it a page asks to retry.",
@@ -87,7 +88,9 @@ def jury() -> None:
     metavar="SUBMISSION_ID",
     help="A submission this juror declares a conflict of interest with (repeatable).",
 )
-@click.option("--port", default=8866, show_default=True, help="Port of `workbench serve`.")
+@click.option(
+    "--port", default=server.DEFAULT_PORT, show_default=True, help="Port of `workbench serve`."
+)
 @click.pass_context
 def jury_add(
     ctx: click.Context, call: str, name: str, conflicts: tuple[str, ...], port: int
