@@ -19,6 +19,7 @@ from workbench.cli import main
 from workbench.errors import StoreError
 from workbench.store import Base, Store, TransitionRow, open_engine, open_store
 
+CODE_HEAD = migrations.HEAD  # before a test puts a newer revision on top
 NEXT = "9999"
 # A revision after the code's head, for these tests only: it alters `runs`, which SQLite
 # does by copying the table while metrics and reproductions point at it.
@@ -27,7 +28,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "{NEXT}"
-down_revision = "{migrations.HEAD}"
+down_revision = "{CODE_HEAD}"
 branch_labels = None
 depends_on = None
 
@@ -122,7 +123,8 @@ def snapshot(url: str) -> dict[str, list[dict[str, Any]]]:
     """Every row of every table of the models, in primary-key order."""
     engine = open_engine(url)
     reflected = MetaData()
-    reflected.reflect(engine, only=list(Base.metadata.tables))
+    present = set(inspect(engine).get_table_names())
+    reflected.reflect(engine, only=[name for name in Base.metadata.tables if name in present])
     with engine.connect() as conn:
         rows = {
             name: [
@@ -163,7 +165,7 @@ def test_the_revisions_build_the_models_schema(url: str) -> None:
 
 
 def test_an_upgrade_keeps_every_row(url: str, next_revision: str) -> None:
-    upgrade_to(url, "0001")
+    upgrade_to(url, CODE_HEAD)
     store = Store(open_engine(url))  # the code expects `next`: open_store would refuse
     fill(store)
     store.close()
@@ -175,13 +177,17 @@ def test_an_upgrade_keeps_every_row(url: str, next_revision: str) -> None:
         "metrics": 3,
         "reproductions": 1,
         "jurors": 2,
+        "juror_tokens": 2,
         "scores": 3,
         "transitions": 2,
+        "assignments": 0,
+        "rapporteurs": 0,
+        "syntheses": 0,
     }
 
     done = migrations.upgrade_store(url)
 
-    assert (done.before, done.after, done.stamped) == ("0001", next_revision, False)
+    assert (done.before, done.after, done.stamped) == (CODE_HEAD, next_revision, False)
     after = snapshot(url)
     assert {name: len(rows) for name, rows in after.items()} == {
         name: len(rows) for name, rows in before.items()
@@ -199,13 +205,13 @@ def test_an_older_store_is_refused_and_left_unchanged(
     workspace: Any, make_submission: Any, url: str, next_revision: str
 ) -> None:
     make_submission("team-a")
-    upgrade_to(url, "0001")
+    upgrade_to(url, CODE_HEAD)
     before = snapshot(url)
     with pytest.raises(StoreError) as refused:
         open_store(url)
     shown = open_engine(url).url.render_as_string()
     assert str(refused.value) == (
-        f"{shown}: the store's schema is at revision 0001, the code needs {next_revision}: "
+        f"{shown}: the store's schema is at revision {CODE_HEAD}, the code needs {next_revision}: "
         "run `workbench db upgrade`"
     )
     # A command that would write says so in one line, and writes nothing.
@@ -215,7 +221,7 @@ def test_an_older_store_is_refused_and_left_unchanged(
     assert result.exit_code == StoreError.exit_code
     assert result.stderr == f"error: {refused.value}\n"
     assert snapshot(url) == before
-    assert migrations.store_revision(url) == ("0001", True)
+    assert migrations.store_revision(url) == (CODE_HEAD, True)
 
 
 def test_a_newer_store_is_refused(url: str) -> None:
@@ -232,12 +238,43 @@ def test_a_newer_store_is_refused(url: str) -> None:
 
 
 def make_legacy_store(url: str) -> None:
-    """A store as the workbench made them before revisions existed."""
-    engine = open_engine(url)
-    Base.metadata.create_all(engine)
-    store = Store(engine)
+    """A store as the workbench made them before revisions existed: revision 0001's tables,
+    filled, without `alembic_version`."""
+    from alembic import command
+
+    upgrade_to(url, CODE_HEAD)
+    store = Store(open_engine(url))
     fill(store)
     store.close()
+    engine = open_engine(url)
+    with engine.begin() as conn:
+        command.downgrade(migrations.alembic_config(conn), "0001")
+        conn.execute(text("DROP TABLE alembic_version"))
+    engine.dispose()
+
+
+def test_jurors_links_made_at_revision_0001_still_open_after_the_upgrade(url: str) -> None:
+    upgrade_to(url, "0001")
+    store = Store(open_engine(url))
+    store.register(CALL, SUB)
+    store.close()
+    engine = open_engine(url)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO jurors (call_id, name, token_sha256, conflicts, created_at) "
+                "VALUES (:call, 'Ada', :token, '[]', CURRENT_TIMESTAMP)"
+            ),
+            {"call": CALL.id, "token": "a" * 64},
+        )
+    engine.dispose()
+
+    migrations.upgrade_store(url)
+
+    with open_store(url) as store:
+        juror = store.juror_by_token("a" * 64)
+        assert juror is not None and juror.name == "Ada"
+        assert store.juror_by_token("b" * 64) is None
 
 
 def test_a_store_from_before_revisions_is_stamped_then_upgraded(
@@ -264,6 +301,7 @@ def test_a_store_from_before_revisions_is_stamped_then_upgraded(
     after = snapshot(url)
     for name, rows in before.items():
         assert [{column: row[column] for column in rows[0]} for row in after[name]] == rows
+    assert len(after["juror_tokens"]) == len(before["jurors"])  # old links still open
     open_store(url).close()
 
 
@@ -304,10 +342,11 @@ def test_db_current_and_upgrade_on_a_new_store(tmp_path: Path) -> None:
 
 def test_db_current_names_an_older_store(tmp_path: Path, next_revision: str) -> None:
     url = f"sqlite:///{tmp_path / 'workbench.db'}"
-    upgrade_to(url, "0001")
+    upgrade_to(url, CODE_HEAD)
     result = CliRunner().invoke(main, ["db", "current", "--db", url])
     assert result.stdout == (
-        f"store: 0001 (older than the code: run `workbench db upgrade`)\ncode:  {next_revision}\n"
+        f"store: {CODE_HEAD} (older than the code: run `workbench db upgrade`)\n"
+        f"code:  {next_revision}\n"
     )
 
 

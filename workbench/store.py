@@ -25,29 +25,37 @@ from sqlalchemy.orm import Session
 
 from workbench.errors import StoreError
 from workbench.tables import (
+    AssignmentRow,
     Base,
     CallRow,
     JurorRow,
+    JurorTokenRow,
     MetricRow,
+    RapporteurRow,
     ReproductionRow,
     RunRow,
     ScoreRow,
     SubmissionRow,
+    SynthesisRow,
     TransitionRow,
     _utcnow,
 )
 
 __all__ = [  # the tables are re-exported: callers name them through the store
+    "AssignmentRow",
     "Base",
     "CallRow",
     "JurorRow",
+    "JurorTokenRow",
     "MetricRow",
+    "RapporteurRow",
     "ReproductionRow",
     "RunEnergy",
     "RunRow",
     "ScoreRow",
     "Store",
     "SubmissionRow",
+    "SynthesisRow",
     "TransitionRow",
     "open_engine",
     "open_store",
@@ -401,11 +409,21 @@ class Store:
             )
             s.add(row)
             s.flush()
+            s.add(JurorTokenRow(juror_id=row.id, token_sha256=token_sha256))
             return row
 
     def juror_by_token(self, token_sha256: str) -> JurorRow | None:
+        """The juror holding this token, None for an unknown or revoked one."""
         with self.session() as s:
-            return s.scalar(select(JurorRow).where(JurorRow.token_sha256 == token_sha256))
+            query = (
+                select(JurorRow)
+                .join(JurorTokenRow, JurorTokenRow.juror_id == JurorRow.id)
+                .where(
+                    JurorTokenRow.token_sha256 == token_sha256,
+                    JurorTokenRow.revoked_at.is_(None),
+                )
+            )
+            return s.scalar(query)
 
     def jurors(self, call_id: str) -> list[JurorRow]:
         with self.session() as s:

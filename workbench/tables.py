@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -143,6 +144,63 @@ class ScoreRow(Base):
     juror_id: Mapped[int] = mapped_column(ForeignKey("jurors.id"), index=True)
     submission_key: Mapped[str] = mapped_column(ForeignKey("submissions.key"))
     values: Mapped[dict[str, Any]] = mapped_column("criterion_values", JSON)
-    comment: Mapped[str] = mapped_column(Text, default="")
+    comment: Mapped[str] = mapped_column(Text, default="")  # the private note, for the jury
+    message: Mapped[str] = mapped_column(Text, default="", server_default="")  # to the team
     weighted_total: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[dt.datetime] = mapped_column(default=_utcnow)
+
+
+class JurorTokenRow(Base):
+    """The sha256 of one of a juror's tokens; a renewed link revokes the one before."""
+
+    __tablename__ = "juror_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    juror_id: Mapped[int] = mapped_column(ForeignKey("jurors.id"), index=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=_utcnow)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+
+
+class AssignmentRow(Base):
+    """One change of a juror's assignment to a submission (`assigned` false: withdrawn);
+    appended, the latest row per (juror, submission) is the current one."""
+
+    __tablename__ = "assignments"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id"), index=True)
+    submission_key: Mapped[str] = mapped_column(ForeignKey("submissions.key"))
+    juror_id: Mapped[int] = mapped_column(ForeignKey("jurors.id"))
+    assigned: Mapped[bool] = mapped_column(Boolean)
+    origin: Mapped[str] = mapped_column(String(16))  # "auto" (jury assign) or "manual"
+    actor: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=_utcnow)
+
+
+class RapporteurRow(Base):
+    """The funder's choice of a submission's rapporteur; the latest row is the current one."""
+
+    __tablename__ = "rapporteurs"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id"), index=True)
+    submission_key: Mapped[str] = mapped_column(ForeignKey("submissions.key"))
+    juror_id: Mapped[int] = mapped_column(ForeignKey("jurors.id"))
+    actor: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=_utcnow)
+
+
+class SynthesisRow(Base):
+    """One saved synthesis by a submission's rapporteur, with a proposed decision;
+    appended, the latest is the current one."""
+
+    __tablename__ = "syntheses"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id"), index=True)
+    submission_key: Mapped[str] = mapped_column(ForeignKey("submissions.key"))
+    juror_id: Mapped[int] = mapped_column(ForeignKey("jurors.id"))
+    text: Mapped[str] = mapped_column(Text)
+    proposed_decision: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[dt.datetime] = mapped_column(default=_utcnow)

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from alembic.config import Config
     from sqlalchemy.engine import Connection, Engine
 
-HEAD = "0001"
+HEAD = "0002"
 FIRST = "0001"  # what a store made before revisions existed is, once its tables are checked
 UPGRADE_HINT = "run `workbench db upgrade`"
 
