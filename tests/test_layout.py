@@ -125,7 +125,7 @@ def package_modules() -> set[str]:
             found.add(path.stem)
         elif (path.is_dir() and (path / "__init__.py").exists()) or path.name == "resources":
             found.add(path.name)
-    for package in ("runner", "cli"):
+    for package in ("runner", "cli", "store"):
         found.update(f"{package}/{p.stem}" for p in (PACKAGE / package).glob("[!_]*.py"))
     return found
 

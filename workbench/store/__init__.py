@@ -24,6 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from workbench.errors import StoreError
+from workbench.store.jury import AssignmentChange, JuryQueries
 from workbench.tables import (
     AssignmentRow,
     Base,
@@ -42,6 +43,7 @@ from workbench.tables import (
 )
 
 __all__ = [  # the tables are re-exported: callers name them through the store
+    "AssignmentChange",
     "AssignmentRow",
     "Base",
     "CallRow",
@@ -107,7 +109,7 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-class Store:
+class Store(JuryQueries):
     """A handle on the database; every public method is one short transaction.
 
     Use it as a context manager (`with open_store(url) as store:`): leaving the block
@@ -399,76 +401,6 @@ class Store:
     def count(self, model: type[Base]) -> int:
         with self.session() as s:
             return s.scalar(select(func.count()).select_from(model)) or 0
-
-    # Jurors and their scores (see `workbench.jury` for the rules).
-    def add_juror(self, call: Call, name: str, token_sha256: str, conflicts: list[str]) -> JurorRow:
-        self.register(call)
-        with self.session() as s:
-            row = JurorRow(
-                call_id=call.id, name=name, token_sha256=token_sha256, conflicts=conflicts
-            )
-            s.add(row)
-            s.flush()
-            s.add(JurorTokenRow(juror_id=row.id, token_sha256=token_sha256))
-            return row
-
-    def juror_by_token(self, token_sha256: str) -> JurorRow | None:
-        """The juror holding this token, None for an unknown or revoked one."""
-        with self.session() as s:
-            query = (
-                select(JurorRow)
-                .join(JurorTokenRow, JurorTokenRow.juror_id == JurorRow.id)
-                .where(
-                    JurorTokenRow.token_sha256 == token_sha256,
-                    JurorTokenRow.revoked_at.is_(None),
-                )
-            )
-            return s.scalar(query)
-
-    def jurors(self, call_id: str) -> list[JurorRow]:
-        with self.session() as s:
-            query = select(JurorRow).where(JurorRow.call_id == call_id).order_by(JurorRow.id)
-            return list(s.scalars(query))
-
-    def add_score(
-        self,
-        juror_id: int,
-        submission_key: str,
-        values: dict[str, Any],
-        comment: str,
-        weighted_total: float,
-    ) -> ScoreRow:
-        """Append a score row; earlier rows stay as the history."""
-        with self.session() as s:
-            row = ScoreRow(
-                juror_id=juror_id,
-                submission_key=submission_key,
-                values=values,
-                comment=comment,
-                weighted_total=weighted_total,
-            )
-            s.add(row)
-            s.flush()
-            return row
-
-    def scores(
-        self,
-        call_id: str | None = None,
-        submission_key: str | None = None,
-        juror_id: int | None = None,
-    ) -> list[ScoreRow]:
-        """Score rows in the order they were saved."""
-        query = select(ScoreRow).order_by(ScoreRow.id)
-        if call_id:
-            query = query.join(JurorRow, JurorRow.id == ScoreRow.juror_id).where(
-                JurorRow.call_id == call_id
-            )
-        if submission_key:
-            query = query.where(ScoreRow.submission_key == submission_key)
-        if juror_id is not None:
-            query = query.where(ScoreRow.juror_id == juror_id)
-        with self.session() as s:
-            return list(s.scalars(query))
 
     # Repeated runs
     def settled_counts(self, call_id: str) -> dict[tuple[str, str], int]:
