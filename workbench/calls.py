@@ -146,6 +146,18 @@ class Criterion(Document):
     weight: float = Field(gt=0, le=1)
 
 
+class Review(Document):
+    """How the jury works: blind or not, and whether jurors read beyond their assignment."""
+
+    blind: bool = Field(
+        default=False,
+        description="jurors see neither the team, the organisation nor the contact",
+    )
+    assigned_only: bool = Field(
+        default=False, description="jurors open only the dossiers assigned to them"
+    )
+
+
 class Call(Document):
     """A funding call: who funds it, what it accepts, how it measures and how it judges."""
 
@@ -165,6 +177,7 @@ class Call(Document):
     disagreement_spread: float = Field(
         default=2.0, gt=0, description="jurors disagree on a criterion when max - min exceeds this"
     )
+    review: Review = Field(default_factory=Review)
 
     @field_validator("templates")
     @classmethod
