@@ -239,3 +239,61 @@ def test_every_status_is_listed_once_and_labelled_in_french_and_english() -> Non
         assert i18n.status_label(status, "fr") != status
         assert i18n.status_label(status, "en")
     assert i18n.status_label("abandoned", "fr").startswith("abandonné")
+
+
+FORGED_COUNT = """\
+import pandas as pd
+import workbench
+predictions = pd.DataFrame({"truth": [1.0, 2.0, 3.0], "ai": [1.0, 2.0, 3.5], "baseline": [2.0] * 3})
+workbench.record("primary_metric", {"name": "mae", "direction": "lower"})
+workbench.record("ai.mae", 0.5 / 3)
+workbench.record("baseline.mae", 2.0 / 3)
+workbench.record("n_predictions", 10**12)
+workbench.record("predictions", predictions)
+"""
+
+
+def _inference_cell(source: str) -> Any:
+    return new_code_cell(source, metadata={"tags": ["inference"]})
+
+
+@pytest.mark.kernel
+def test_the_count_of_predictions_is_the_tables_and_a_forged_one_is_flagged(
+    workspace: Workspace, make_submission: MakeSubmission
+) -> None:
+    from workbench.runner.execute import execute_submission
+    from workbench.runner.metering import FakeMeter
+
+    folder = make_submission("forger", notebook="untagged", parameters={})
+    nb = new_notebook(
+        cells=[_inference_cell(FORGED_COUNT)],
+        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3"}},
+    )
+    nbformat.write(nb, folder / "notebook.ipynb")
+    record = execute_submission(
+        folder,
+        load_submission(folder),
+        workspace.call("test-call"),
+        workspace.runs_dir,
+        meter=FakeMeter(),
+    )
+    assert record.status == "succeeded", record.message
+    assert record.metrics["n_predictions"] == 3
+    assert record.score is not None and record.score.disagrees  # the notebook said 10**12
+    assert record.energy is not None and record.energy.measured
+    inference_wh = record.energy.phases["inference"] * 1000
+    assert inference_wh > 0  # else any count would give 0
+    assert record.energy.wh_per_1000_predictions == pytest.approx(inference_wh * 1000 / 3)
+
+
+def test_a_count_that_matches_its_table_is_not_flagged() -> None:
+    from workbench.recording import numeric_metrics, predictions_disagree
+
+    table = {"kind": "dataframe", "value": {"columns": ["ai"], "data": [[1], [2]]}}
+    honest = {"n_predictions": {"kind": "number", "value": 2}, "predictions": table}
+    assert numeric_metrics(honest)["n_predictions"] == 2 and not predictions_disagree(honest)
+    undeclared = {"predictions": table}
+    assert numeric_metrics(undeclared)["n_predictions"] == 2
+    assert not predictions_disagree(undeclared)
+    no_table = {"n_predictions": {"kind": "number", "value": 7}}
+    assert numeric_metrics(no_table)["n_predictions"] == 7 and not predictions_disagree(no_table)
