@@ -7,6 +7,7 @@ Dask worker ship the host's file back; a FIFO or an unreadable link aborted the 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import subprocess
@@ -19,7 +20,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from tests.conftest import MakeSubmission
+from tests.conftest import MakeSubmission, requires_sandbox
 from workbench import i18n
 from workbench.batch import run_batch
 from workbench.runner import records, wire
@@ -297,3 +298,97 @@ def test_a_count_that_matches_its_table_is_not_flagged() -> None:
     assert not predictions_disagree(undeclared)
     no_table = {"n_predictions": {"kind": "number", "value": 7}}
     assert numeric_metrics(no_table)["n_predictions"] == 7 and not predictions_disagree(no_table)
+
+
+def test_only_the_kernels_own_socket_is_connected_to(tmp_path: Path) -> None:
+    import socket
+
+    from workbench.errors import SandboxError
+    from workbench.runner.isolation import check_kernel_socket
+
+    own = tmp_path / "kernel-1"
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind(str(own))
+        uid = own.stat().st_uid
+        check_kernel_socket(str(own), uid)
+        check_kernel_socket(str(tmp_path / "kernel-2"), uid)  # not bound yet: nothing ran
+        with pytest.raises(SandboxError, match="belongs to uid"):
+            check_kernel_socket(str(own), uid + 1)
+        os.symlink(own, tmp_path / "kernel-3")
+        with pytest.raises(SandboxError, match="is a symbolic link"):
+            check_kernel_socket(str(tmp_path / "kernel-3"), uid)
+        (tmp_path / "kernel-4").write_text("")
+        with pytest.raises(SandboxError, match="is not a socket"):
+            check_kernel_socket(str(tmp_path / "kernel-4"), uid)
+
+
+SOCKET_SWAP = """\
+import errno, json, os, time
+from ipykernel.connect import get_connection_file
+
+info = json.load(open(get_connection_file()))
+path = f"{info['ip']}-{info['stdin_port']}"
+get_ipython().kernel.stdin_socket.close()  # the runner's side now reconnects, again and again
+
+
+def attempt(action, *args):
+    try:
+        action(*args)
+    except OSError as exc:
+        return errno.errorcode.get(exc.errno, str(exc.errno))
+    return "ok"
+
+
+attempts = {
+    "outside_run_folder": not os.path.dirname(path).startswith(os.getcwd()),
+    "unlink": attempt(os.unlink, path),
+    "symlink": attempt(os.symlink, HOST, path),
+    "rename": attempt(os.rename, path, path + ".old"),
+}
+time.sleep(1.0)  # ten reconnection attempts at zmq's default interval
+import workbench
+workbench.record("attempts", attempts)
+workbench.record("n_predictions", 1)
+"""
+
+
+@pytest.mark.kernel
+@requires_sandbox
+@pytest.mark.skipif(os.geteuid() != 0, reason="the socket folder is locked when run as root")
+def test_a_sandboxed_kernel_cannot_point_the_runner_at_a_host_socket(
+    workspace: Workspace, make_submission: MakeSubmission, tmp_path: Path
+) -> None:
+    import socket
+
+    from workbench.runner.execute import execute_submission
+
+    host = tmp_path / "host.sock"
+    folder = make_submission("swapper", notebook="untagged", parameters={})
+    nb = new_notebook(
+        cells=[new_code_cell(f"HOST = {str(host)!r}\n" + SOCKET_SWAP)],
+        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3"}},
+    )
+    nbformat.write(nb, folder / "notebook.ipynb")
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind(str(host))
+        server.listen(64)
+        record = execute_submission(
+            folder,
+            load_submission(folder),
+            workspace.call("test-call"),
+            workspace.runs_dir,
+            isolation="sandbox",
+            metered=False,
+        )
+        server.setblocking(False)
+        connections = 0
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                server.accept()[0].close()
+                connections += 1
+    assert record.status == "succeeded", record.message
+    attempts = record.records["attempts"]["value"]
+    assert attempts["outside_run_folder"] is True
+    assert attempts["unlink"] == "EACCES" and attempts["rename"] == "EACCES"
+    assert attempts["symlink"] in ("EACCES", "EEXIST")
+    assert connections == 0
