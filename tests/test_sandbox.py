@@ -93,11 +93,14 @@ def test_command_line_isolates_the_kernel(tmp_path: Path, monkeypatch: pytest.Mo
     (run_dir / "data").mkdir(parents=True)
     (run_dir / "input.ipynb").write_text("{}")
     level = BubblewrapIsolation()
-    assert level.connection(run_dir) == {
+    connection = level.connection(run_dir)
+    sockets = Path(connection["ip"]).parent  # a folder of their own, not the run folder
+    assert connection == {
         "transport": "ipc",
-        "connection_file": str(run_dir / "kernel.json"),
-        "ip": str(run_dir / "kernel"),
+        "connection_file": str(sockets / "kernel.json"),
+        "ip": str(sockets / "kernel"),
     }
+    assert not sockets.is_relative_to(run_dir)
     cmd = level.kernel_command(["python", "-m", "ipykernel"], run_dir, Limits(memory_mb=512))
     line = " ".join(cmd)
     for flag in ("--unshare-net", "--unshare-pid", "--unshare-ipc", "--die-with-parent"):

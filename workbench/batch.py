@@ -22,6 +22,7 @@ skipped unless `rerun` is asked, and one that has fewer runs only the missing re
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -29,8 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from workbench.errors import InvalidError, NotFoundError, Problem
-from workbench.runner.records import RunRecord, new_run_id
+from workbench.errors import InvalidError, NotFoundError, Problem, WorkbenchError
+from workbench.runner.records import RunRecord, coordinator_id, new_run_id
 from workbench.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -57,14 +58,18 @@ def run_submission(
     """
     from workbench.runner.execute import execute_submission
     from workbench.store import open_store
-    from workbench.submissions import submission_notes, validate_submission
+    from workbench.submissions import SUBMISSION_FILE, submission_notes, validate_submission
 
     folder = workspace.submission_dir(ref)
-    sub, call = validate_submission(folder, workspace, answers=False)
+    try:
+        sub, call = validate_submission(folder, workspace, answers=False)
+    except (MemoryError, RecursionError) as exc:  # never a traceback for a team's input
+        raise InvalidError.single(folder / SUBMISSION_FILE, "-", _unreadable(exc)) from exc
     if on_note is not None:
         for note in submission_notes(folder, sub, call):
             on_note(note)
     check_isolation(isolation or call.protocol.isolation)
+    coordinator = coordinator_id()
     with open_store(workspace.db_url) as store:
         store.register(call, sub)
         record = execute_submission(
@@ -74,10 +79,14 @@ def run_submission(
             workspace.runs_dir,
             isolation=isolation,
             kernel_name=kernel_name,
-            on_start=store.start_run,
+            on_start=lambda r: store.start_run(r.model_copy(update={"coordinator": coordinator})),
         )
         store.finish_run(record)
     return record
+
+
+def _unreadable(exc: BaseException) -> str:
+    return f"cannot be read within the workbench's limits ({type(exc).__name__})"
 
 
 def check_isolation(level: str) -> None:
@@ -143,7 +152,7 @@ def plan_batch(
     following one.
     """
     from workbench.dossiers import state_of
-    from workbench.submissions import validate_submission
+    from workbench.submissions import SUBMISSION_FILE, validate_submission
 
     call = workspace.call(call_id)
     wanted = set(only)
@@ -160,16 +169,24 @@ def plan_batch(
         if wanted and folder.name not in wanted:
             continue
         key = f"{call_id}/{folder.name}"
+        # One bad submission is its own problem: whatever reading it raises, the batch goes on.
+        where = str(folder / SUBMISSION_FILE)
         try:
             sub, _ = validate_submission(folder, workspace)
+            sha = input_sha256(folder, sub, kernel_name)
         except InvalidError as exc:
             plan.invalid.append((key, exc.problems))
+            continue
+        except WorkbenchError as exc:
+            plan.invalid.append((key, [Problem(where, "-", str(exc))]))
+            continue
+        except (OSError, MemoryError, RecursionError, ValueError) as exc:
+            plan.invalid.append((key, [Problem(where, "-", _unreadable(exc))]))
             continue
         # The audit log holds the state; an older submission.yaml's `state:` key is read once.
         if state_of(states.get(key), sub.state) == "draft":
             plan.skipped.append((key, "draft: not submitted yet"))
             continue
-        sha = input_sha256(folder, sub, kernel_name)
         done = settled.get((key, sha), 0)
         if done >= repeats:
             times = "" if repeats == 1 else f" {done} times"
@@ -196,6 +213,8 @@ def interleave(queues: list[list[Job]]) -> list[Job]:
 # it starts elsewhere (a cluster worker) and only its finished record comes back.
 Started = Callable[[Job, RunRecord | None], None]
 Finished = Callable[[Job, RunRecord], None]
+# A job whose execution raised instead of giving a record (a runner fault, a lost worker).
+Failed = Callable[[Job, Exception], None]
 
 
 class Executor:
@@ -214,13 +233,26 @@ class Executor:
     def prepare(self) -> None:
         """Called before the batch is planned: start what can get ready meanwhile."""
 
-    def run(self, jobs: list[Job], runs_dir: Path, started: Started, finished: Finished) -> None:
-        for job, record in self._execute(jobs, runs_dir, started):
-            finished(job, record)
+    def run(
+        self,
+        jobs: list[Job],
+        runs_dir: Path,
+        started: Started,
+        finished: Finished,
+        failed: Failed | None = None,
+    ) -> None:
+        for job, result in self._execute(jobs, runs_dir, started):
+            if isinstance(result, RunRecord):
+                finished(job, result)
+            elif failed is not None:
+                failed(job, result)
+            else:
+                raise result
 
     def _execute(
         self, jobs: list[Job], runs_dir: Path, started: Started
-    ) -> Iterator[tuple[Job, RunRecord]]:
+    ) -> Iterator[tuple[Job, RunRecord | Exception]]:
+        """Yield each job with its record, or with what its execution raised."""
         raise NotImplementedError
 
 
@@ -246,7 +278,7 @@ class LocalExecutor(Executor):
 
     def _execute(
         self, jobs: list[Job], runs_dir: Path, started: Started
-    ) -> Iterator[tuple[Job, RunRecord]]:
+    ) -> Iterator[tuple[Job, RunRecord | Exception]]:
         import threading
         from concurrent.futures import ThreadPoolExecutor, as_completed
 
@@ -286,7 +318,8 @@ class LocalExecutor(Executor):
         with ThreadPoolExecutor(threads, thread_name_prefix="workbench-run") as pool:
             futures = {pool.submit(one, i, job): job for i, job in enumerate(jobs)}
             for future in as_completed(futures):
-                yield futures[future], future.result()
+                exc = future.exception()
+                yield futures[future], future.result() if exc is None else _as_error(exc)
 
 
 def _detect_hardware() -> None:
@@ -303,7 +336,7 @@ class DaskExecutor(Executor):
 
     def _execute(
         self, jobs: list[Job], runs_dir: Path, started: Started
-    ) -> Iterator[tuple[Job, RunRecord]]:
+    ) -> Iterator[tuple[Job, RunRecord | Exception]]:
         try:
             from distributed import Client, as_completed
         except ImportError as exc:
@@ -336,9 +369,18 @@ class DaskExecutor(Executor):
                 started(job, None)
             for future in as_completed(futures):
                 job = futures[future]
-                yield job, wire.land(future.result(), runs_dir)
+                try:
+                    yield job, wire.land(future.result(), runs_dir)
+                except Exception as exc:  # that task's failure, not the batch's
+                    yield job, exc
         finally:
             client.close()
+
+
+def _as_error(exc: BaseException) -> Exception:
+    if isinstance(exc, Exception):
+        return exc
+    raise exc  # KeyboardInterrupt and the like stop the batch
 
 
 def worker_isolation_failures(levels: list[str]) -> dict[str, str]:
@@ -399,6 +441,10 @@ class BatchReport:
     records: list[RunRecord] = field(default_factory=list)
     # The reproduction verdicts of the submissions whose repeats this batch completed.
     reproductions: list[Reproduction] = field(default_factory=list)
+    # Jobs whose execution raised (label, reason): stored as `error` when they had started.
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    # Runs found `running` with their coordinator gone, marked `abandoned` before planning.
+    abandoned: list[str] = field(default_factory=list)
 
 
 def run_batch(
@@ -427,7 +473,9 @@ def run_batch(
     from workbench.reproduction import repeats_verdict
     from workbench.store import open_store
 
+    coordinator = coordinator_id()
     with open_store(workspace.db_url) as store:
+        abandoned = store.mark_abandoned()
         plan = plan_batch(
             workspace,
             store,
@@ -439,16 +487,32 @@ def run_batch(
         )
         if on_plan is not None:
             on_plan(plan)
-        report = BatchReport(plan)
+        report = BatchReport(plan, abandoned=abandoned)
         left = Counter(job.submission.key for job in plan.jobs)
+        running: dict[str, RunRecord] = {}
 
         def started(job: Job, record: RunRecord | None) -> None:
             if record is not None:
+                record = record.model_copy(update={"coordinator": coordinator})
                 store.start_run(record)  # before the kernel starts: a crash never looks finished
+                running[record.run_id] = record
             if on_start is not None:
                 on_start(job, record)
 
+        def failed(job: Job, exc: Exception) -> None:
+            reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            report.failed.append((job.label, reason.rstrip(": ")))
+            start = running.pop(job.run_id, None)
+            if start is not None:  # stored `running`: it ends as a runner fault, run again later
+                update = {
+                    "status": "error",
+                    "message": reason,
+                    "finished_at": dt.datetime.now(dt.UTC),
+                }
+                store.finish_run(start.model_copy(update=update))
+
         def finished(job: Job, record: RunRecord) -> None:
+            running.pop(record.run_id, None)
             if scheduler is None:
                 store.finish_run(record)
             else:
@@ -464,5 +528,5 @@ def run_batch(
                 if verdict is not None:
                     report.reproductions.append(verdict)
 
-        executor.run(plan.jobs, workspace.runs_dir, started, finished)
+        executor.run(plan.jobs, workspace.runs_dir, started, finished, failed)
     return report

@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from workbench.documents import SLUG_PATTERN
 from workbench.errors import InputError, InvalidError, NotFoundError, Problem
 from workbench.receipts import Receipt, ReceivedFile
-from workbench.submissions import SUBMISSION_FILE
+from workbench.submissions import MAX_SUBMISSION_BYTES, SUBMISSION_FILE
 
 if TYPE_CHECKING:
     from workbench.calls import Call
@@ -53,6 +53,9 @@ MAX_BYTES = 2 * 1024**3  # uncompressed, all files together
 MAX_RATIO = 100  # uncompressed / compressed, for an entry over RATIO_MIN_BYTES
 RATIO_MIN_BYTES = 1024**2
 MAX_MANIFEST_BYTES = 1024**2
+# The submission's own limits (submission.yaml, each answer, the notebook's bytes and cells)
+# are `submissions.MAX_*`: the validation of the extracted dossier applies them, and
+# submission.yaml's size is checked from the zip's entry before anything is extracted.
 
 # A new version is received only while the dossier is not under review or decided.
 RECEIVABLE_STATES = ("draft", "submitted")
@@ -355,6 +358,10 @@ def _read_manifest(
         raise BundleRefused(bundle, f"not in {MANIFEST_FILE}: {', '.join(extra)}")
     if SUBMISSION_FILE not in listed:
         raise BundleRefused(bundle, f"no {SUBMISSION_FILE}")
+    if entries[SUBMISSION_FILE].file_size > MAX_SUBMISSION_BYTES:
+        raise BundleRefused(
+            bundle, f"{SUBMISSION_FILE} is larger than {MAX_SUBMISSION_BYTES} bytes"
+        )
     return manifest
 
 

@@ -6,6 +6,7 @@ Every failure becomes a list of `Problem`s naming the file and the field, so tha
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -25,6 +26,28 @@ class Document(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+ALIAS_REFUSED = "aliases (*name) are not accepted: write the value out"
+
+
+@functools.cache
+def _loader() -> Any:
+    """PyYAML's safe loader, refusing aliases.
+
+    Anchors and aliases let a few hundred bytes expand to gigabytes (a "billion laughs"):
+    no document the workbench reads needs them, so the first alias is an error.
+    """
+    import yaml
+
+    class NoAliasLoader(yaml.SafeLoader):
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                event = self.peek_event()
+                raise yaml.composer.ComposerError(None, None, ALIAS_REFUSED, event.start_mark)
+            return super().compose_node(parent, index)
+
+    return NoAliasLoader
+
+
 def read_yaml(path: Path) -> Any:
     """Parse one YAML file; a syntax error becomes a one-line problem with its position."""
     import yaml
@@ -36,7 +59,7 @@ def read_yaml(path: Path) -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidError.single(path, "-", f"cannot read file: {exc}") from exc
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_loader())  # a SafeLoader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""

@@ -172,6 +172,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "status_running": {"fr": "en cours", "en": "running"},
     "status_not_run": {"fr": "non exécuté", "en": "not run"},
     "status_error": {"fr": "erreur de l'exécuteur", "en": "runner fault"},
+    "status_abandoned": {"fr": "abandonné (exécuteur arrêté)", "en": "abandoned (runner stopped)"},
     "runner_faults": {
         "fr": "Erreur de l'exécuteur, relancée au prochain lot",
         "en": "Runner fault, rerun by the next batch",

@@ -28,11 +28,12 @@ def read_notebook(path: Path) -> NotebookNode:
     try:
         nb = nbformat.read(path, as_version=4)
     except (ValueError, UnicodeDecodeError) as exc:
-        # nbformat raises NotJSONError (a ValueError) for files that are not JSON.
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InvalidError.single(path, "-", f"not a valid notebook: {first[:200]}") from exc
+        # nbformat raises NotJSONError (a ValueError) for files that are not JSON; its
+        # message quotes the file, which is never echoed.
+        raise InvalidError.single(path, "-", "not a valid notebook (not JSON)") from exc
     except Exception as exc:  # nbformat's reader raises several unrelated types
-        raise InvalidError.single(path, "-", f"not a valid notebook: {exc}") from exc
+        reason = type(exc).__name__
+        raise InvalidError.single(path, "-", f"not a valid notebook ({reason})") from exc
     try:
         nbformat.validate(nb)
     except nbformat.ValidationError as exc:

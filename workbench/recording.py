@@ -15,6 +15,8 @@ from typing import Any
 
 MIME_TYPE = "application/vnd.workbench.record+json"
 MAX_RECORD_BYTES = 2_000_000  # a record is a result, not a data set
+PREDICTIONS = "predictions"  # the table of predictions the workbench scores and counts
+N_PREDICTIONS = "n_predictions"
 NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,127}$")
 
 
@@ -87,11 +89,39 @@ def read_records(nb: Any) -> dict[str, dict[str, Any]]:
 
 
 def numeric_metrics(records: dict[str, dict[str, Any]]) -> dict[str, float]:
-    """The recorded numbers: these are a run's metrics."""
+    """The recorded numbers: these are a run's metrics.
+
+    `n_predictions` is the number of rows of the recorded `predictions` table when there
+    is one, whatever the notebook declared (`predictions_disagree` says if it differed).
+    """
     metrics = {}
     for name, item in records.items():
         value = item["value"]
         is_number = isinstance(value, int | float) and not isinstance(value, bool)
         if item["kind"] == "number" and is_number and math.isfinite(value):
             metrics[name] = float(value)
+    counted = counted_predictions(records)
+    if counted is not None:
+        metrics[N_PREDICTIONS] = float(counted)
     return metrics
+
+
+def counted_predictions(records: dict[str, dict[str, Any]]) -> int | None:
+    """The rows of the recorded `predictions` table, or None when none was recorded."""
+    item = records.get(PREDICTIONS, {})
+    table = item.get("value") if item.get("kind") == "dataframe" else None
+    rows = table.get("data") if isinstance(table, dict) else None
+    return len(rows) if isinstance(rows, list) else None
+
+
+def predictions_disagree(records: dict[str, dict[str, Any]]) -> bool:
+    """The notebook declared an `n_predictions` that is not its `predictions` table's rows.
+
+    A count typed by the notebook once divided the inference energy by 10**12: the
+    table's own count is used instead, and the run is flagged like a disagreeing metric.
+    """
+    counted = counted_predictions(records)
+    declared = records.get(N_PREDICTIONS, {})
+    if counted is None or declared.get("kind") != "number":
+        return False
+    return bool(declared.get("value") != counted)

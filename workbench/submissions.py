@@ -21,6 +21,13 @@ Slug = Annotated[str, Field(pattern=SLUG_PATTERN, max_length=64)]
 SUBMISSION_FILE = "submission.yaml"
 NOTEBOOK_FILE = "notebook.ipynb"
 
+# What a team hands in is bounded before it is read in full, run or stored. `validate`,
+# `run`, `batch` and the bundle receiver (which validates what it receives) share these.
+MAX_SUBMISSION_BYTES = 1024**2  # submission.yaml
+MAX_ANSWER_CHARS = 20_000  # one questionnaire answer (about 3,000 words)
+MAX_NOTEBOOK_BYTES = 20 * 1024**2
+MAX_NOTEBOOK_CELLS = 2_000
+
 
 class DataFile(Document):
     """A data file the team declares, pinned by its sha256."""
@@ -86,6 +93,9 @@ def sha256_file(path: Path) -> str:
 def load_submission(folder: Path) -> Submission:
     """Load `folder/submission.yaml`; its id and call must match the folder it lives in."""
     path = folder / SUBMISSION_FILE
+    issue = _file_problem(folder, SUBMISSION_FILE, MAX_SUBMISSION_BYTES)
+    if issue:
+        raise InvalidError.single(path, "-", issue)
     sub = load_document(path, Submission)
     problems = []
     if sub.id != folder.name:
@@ -99,6 +109,52 @@ def load_submission(folder: Path) -> Submission:
     if problems:
         raise InvalidError(problems)
     return sub
+
+
+def _file_problem(folder: Path, name: str, max_bytes: int) -> str | None:
+    """Why `folder/name` cannot be read as a team's file: outside the folder, missing, too big.
+
+    A link is followed only when it stays inside the submission folder, as for data files.
+    """
+    path = folder / name
+    if not path.resolve().is_relative_to(folder.resolve()):
+        return f"{name}: leaves the submission folder"
+    if not path.is_file():
+        return None if not path.exists() else f"{name}: not a regular file"
+    size = path.stat().st_size
+    if size > max_bytes:
+        return f"{name}: {size} bytes, more than the limit of {max_bytes}"
+    return None
+
+
+def _notebook_problems(folder: Path, name: str, where: str) -> list[Problem]:
+    """The notebook's own limits, checked before papermill reads it."""
+    from workbench.notebooks import read_notebook
+
+    issue = _file_problem(folder, name, MAX_NOTEBOOK_BYTES)
+    if issue:
+        return [Problem(where, "notebook", issue)]
+    if not (folder / name).is_file():
+        return []  # reported by the parameters' check, as before
+    try:
+        cells = len(read_notebook(folder / name).cells)
+    except InvalidError as exc:
+        return exc.problems
+    if cells > MAX_NOTEBOOK_CELLS:
+        return [
+            Problem(
+                where,
+                "notebook",
+                f"{name}: {cells} cells, more than the limit of {MAX_NOTEBOOK_CELLS}",
+            )
+        ]
+    return []
+
+
+def _answer_size(value: Any) -> int:
+    import json
+
+    return len(value) if isinstance(value, str) else len(json.dumps(value, default=str))
 
 
 def check_submission(
@@ -123,7 +179,8 @@ def check_submission(
             )
         )
     notebook = folder / sub.notebook
-    problems += check_parameters(notebook, sub.parameters, where)
+    notebook_problems = _notebook_problems(folder, sub.notebook, where)
+    problems += notebook_problems or check_parameters(notebook, sub.parameters, where)
     for i, item in enumerate(sub.data):
         path = folder / item.path
         if not path.resolve().is_relative_to(folder.resolve()):
@@ -136,7 +193,16 @@ def check_submission(
                     where, f"data.{i}.sha256", f"{item.path}: content does not match its sha256"
                 )
             )
+    too_long = {
+        name for name, value in sub.answers.items() if _answer_size(value) > MAX_ANSWER_CHARS
+    }
+    for name in sorted(too_long):
+        size = _answer_size(sub.answers[name])
+        message = f"{size} characters, more than the limit of {MAX_ANSWER_CHARS}"
+        problems.append(Problem(where, f"answers.{name}", message))
     for question in call.questionnaire:
+        if question.id in too_long:
+            continue
         issue = question.check_answer(sub.answers.get(question.id))
         if issue and (answers or sub.answers.get(question.id) is not None):
             problems.append(Problem(where, f"answers.{question.id}", issue))

@@ -48,7 +48,9 @@ def batch(
     interleaved across submissions; its repeats then give its reproduction verdict.
     Invalid submissions are listed and skipped; a run that fails is recorded and the
     batch goes on. Started again after an interruption, it runs only the repeats that
-    have no finished run for the same input. Exit code 0 when the batch completed.
+    have no finished run for the same input, and first marks `abandoned` the runs an
+    ended batch of this machine left `running`. Exit code 0 when the batch completed,
+    1 when some run's execution itself failed (each is listed; the others ran).
     """
     from workbench.batch import run_batch
 
@@ -61,7 +63,7 @@ def batch(
     }
     workspace = _workspace(ctx)
     if as_json:
-        run_batch(
+        report = run_batch(
             workspace,
             call,
             on_finish=lambda job, record: click.echo(
@@ -69,6 +71,10 @@ def batch(
             ),
             **options,
         )
+        for label, reason in report.failed:
+            click.echo(f"error: {label}: {reason}", err=True)
+        if report.failed:
+            ctx.exit(1)
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -126,6 +132,10 @@ def batch(
         _print_verdict(console, verdict, f"{len(verdict.run_ids) + 1} runs of the same input")
     invalid, skipped = len(report.plan.invalid), len(report.plan.skipped)
     console.print(f"{len(report.records)} run(s), {invalid} invalid, {skipped} skipped")
+    for label, reason in report.failed:  # the batch went on; the exit code says so
+        console.print(f"error {label}: {reason}", markup=False, style="red")
+    if report.failed:
+        ctx.exit(1)
 
 
 def _batch_table(call: str, done: list[tuple[Any, Any]]) -> Any:

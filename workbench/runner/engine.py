@@ -13,6 +13,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.connect import KernelConnectionInfo
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning import LocalProvisioner
@@ -44,6 +45,39 @@ class ZygoteProvisioner(LocalProvisioner):
         return self.connection_info
 
 
+def _checked_url(owner: Any, url: str) -> str:
+    """`url`, once the isolation level has checked that an IPC path is the kernel's socket.
+
+    Every connection to the kernel (the client's channels, the manager's control socket)
+    is made from a URL built here; the path is `lstat`ed, never followed.
+    """
+    if owner.transport == "ipc":
+        owner.isolation.check_socket(url.removeprefix("ipc://"))
+    return url
+
+
+class _Unchecked:
+    """A client made by hand, without the workbench's manager: nothing to check against."""
+
+    @staticmethod
+    def check_socket(path: str) -> None:
+        return None
+
+
+_UNCHECKED = _Unchecked()
+
+
+class WorkbenchKernelClient(AsyncKernelClient):
+    """jupyter_client's client, checking each socket path before it connects."""
+
+    @property
+    def isolation(self) -> Any:
+        return getattr(self.parent, "isolation", None) or _UNCHECKED
+
+    def _make_url(self, channel: str) -> str:
+        return _checked_url(self, super()._make_url(channel))
+
+
 class WorkbenchKernelManager(AsyncKernelManager):
     """A kernel started through the run's isolation level (and the zygote when it can)."""
 
@@ -57,6 +91,7 @@ class WorkbenchKernelManager(AsyncKernelManager):
         from workbench.runner.isolation import isolation_levels
 
         super().__init__(**kwargs)
+        self.client_factory = WorkbenchKernelClient  # checks each socket before connecting
         # One level instance per kernel: it may hold what it set up until `cleanup`.
         self.isolation = isolation_levels.get(self.isolation_name)
         # The level picks the transport: a sandboxed kernel has no shared loopback, so
@@ -84,6 +119,9 @@ class WorkbenchKernelManager(AsyncKernelManager):
         limits = Limits(**json.loads(self.limits_json))
         return self.isolation.kernel_command(cmd, Path(self.run_dir), limits)
 
+    def _make_url(self, channel: str) -> str:
+        return _checked_url(self, super()._make_url(channel))
+
     async def cleanup_resources(self, restart: bool = False) -> None:  # type: ignore[override]
         await super().cleanup_resources(restart=restart)
         if not restart:
@@ -100,6 +138,8 @@ class WorkbenchNotebookClient(PapermillNotebookClient):
         return self.control.output
 
     def papermill_execute_cells(self) -> None:
+        # The kernel answered: its sockets are bound, and no cell has run yet.
+        self.km.isolation.sockets_bound()
         with self.control.executing():
             super().papermill_execute_cells()
 

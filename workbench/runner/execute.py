@@ -129,11 +129,16 @@ def _score(metrics: dict[str, float], records: dict[str, Any]) -> RunScore | Non
     """The workbench's own score; a notebook cannot record `gain_vs_baseline` itself."""
     import dataclasses
 
+    from workbench.recording import predictions_disagree
     from workbench.scoring import score_run
 
     metrics.pop("gain_vs_baseline", None)
     score = score_run(metrics, records)
-    return RunScore(**dataclasses.asdict(score)) if score is not None else None
+    if score is None:
+        return None
+    # A declared n_predictions other than the table's rows is flagged as a disagreeing metric.
+    disagrees = score.disagrees or predictions_disagree(records)
+    return RunScore(**{**dataclasses.asdict(score), "disagrees": disagrees})
 
 
 def execute_submission(

@@ -80,6 +80,33 @@ class Isolation:
     def cleanup(self, run_dir: Path) -> None:
         """Undo what `connection` and `kernel_command` set up; the kernel is gone."""
 
+    def sockets_bound(self) -> None:
+        """The kernel is ready (its sockets are bound), before any of the notebook runs."""
+
+    def check_socket(self, path: str) -> None:
+        """Raise `SandboxError` unless `path` is this kernel's own Unix socket (or not yet)."""
+
+
+def check_kernel_socket(path: str, uid: int) -> None:
+    """Refuse to connect to `path` unless it is a socket owned by `uid`, not a link.
+
+    A path that does not exist yet is the kernel's still to bind: nothing of the notebook
+    has run then. Anything else there was put by someone else.
+    """
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISLNK(info.st_mode):
+        problem = "is a symbolic link"
+    elif not stat.S_ISSOCK(info.st_mode):
+        problem = "is not a socket"
+    elif info.st_uid != uid:
+        problem = f"belongs to uid {info.st_uid}, not the kernel's {uid}"
+    else:
+        return
+    raise SandboxError(f"{path} {problem}: the runner does not connect to it")
+
 
 KERNEL_LOG = "kernel.log"
 
@@ -127,7 +154,11 @@ SANDBOX_GID = 65534
 SANDBOX_MAX_PROCESSES = 1024
 TMP_SIZE_MB = 512  # the private /tmp is memory: bound it
 CONNECTION_FILE = "kernel.json"
-IPC_NAME = "kernel"  # sockets are `<run>/kernel-1` ... `<run>/kernel-5`
+# The connection file and the sockets (`kernel-1` ... `kernel-5`) live in a folder of their
+# own, never the run folder: the kernel may bind there until it is ready, then (as root)
+# the folder is the runner's again and the kernel cannot replace a socket with a link.
+IPC_NAME = "kernel"
+SOCKET_DIR_PREFIX = "wbk-"
 SOCKET_PATH_MAX = 107  # sun_path, without its terminating NUL
 # Written by the runner after the kernel has ended (execute.RECORD_FILE): created empty
 # and pinned read-only before the kernel starts, so the kernel cannot plant a symlink there.
@@ -286,14 +317,14 @@ class SandboxFork:
 class BubblewrapIsolation(Isolation):
     """The kernel in its own namespaces: no network, a read-only system, its run folder only.
 
-    The kernel manager reaches it over Unix sockets in the run folder (TCP loopback is
+    The kernel manager reaches it over Unix sockets in a folder of their own (TCP loopback is
     not shared with a network namespace). See docs/security.md.
     """
 
     name = "sandbox"
 
     def __init__(self) -> None:
-        self._socket_dir: Path | None = None  # a short private folder when the run path is long
+        self._socket_dir: Path | None = None  # the connection file's and sockets' folder
         # What a kernel zygote needs to start the kernel in these namespaces (as root only).
         self.fork: SandboxFork | None = None
 
@@ -312,17 +343,26 @@ class BubblewrapIsolation(Isolation):
     def connection(self, run_dir: Path) -> dict[str, str]:
         import tempfile
 
-        ip = run_dir / IPC_NAME
-        if len(str(ip)) + len("-65535") > SOCKET_PATH_MAX:
-            self._socket_dir = Path(tempfile.mkdtemp(prefix="wbk-", dir="/tmp"))
-            if _privileged():
-                os.chown(self._socket_dir, SANDBOX_UID, SANDBOX_GID)
-            ip = self._socket_dir / IPC_NAME
+        # A short private path (a socket's path is at most 107 bytes), outside the run folder.
+        self._socket_dir = Path(tempfile.mkdtemp(prefix=SOCKET_DIR_PREFIX, dir="/tmp"))
+        if _privileged():
+            os.chown(self._socket_dir, SANDBOX_UID, SANDBOX_GID)  # the kernel binds there
         return {
             "transport": "ipc",
-            "connection_file": str(run_dir / CONNECTION_FILE),
-            "ip": str(ip),
+            "connection_file": str(self._socket_dir / CONNECTION_FILE),
+            "ip": str(self._socket_dir / IPC_NAME),
         }
+
+    def sockets_bound(self) -> None:
+        # As root the kernel is nobody: once the folder is root's, 0755, it can neither
+        # remove its sockets nor put a link in their place. Without root the kernel is
+        # this user, who owns the folder anyway; `check_socket` still runs at every connect.
+        if self._socket_dir is not None and _privileged():
+            os.chown(self._socket_dir, os.getuid(), os.getgid())
+            os.chmod(self._socket_dir, 0o755)
+
+    def check_socket(self, path: str) -> None:
+        check_kernel_socket(path, SANDBOX_UID if _privileged() else os.getuid())
 
     @staticmethod
     def _environment() -> dict[str, str]:
@@ -338,7 +378,7 @@ class BubblewrapIsolation(Isolation):
         """The run folder, writable, at its own path; what the runner wrote there, pinned.
 
         Every entry present now (the input notebook, the executed notebook papermill
-        rewrites during the run, the output log, staged data, the connection file) and
+        rewrites during the run, the output log, staged data) and
         the record written later are bound read-only onto themselves. A mount point
         cannot be removed or renamed, so the kernel can neither change them nor swap
         one for a symlink through which the runner, writing as itself, would write
@@ -368,9 +408,11 @@ class BubblewrapIsolation(Isolation):
             # The kernel, as nobody, owns its run folder for the run (`cleanup` gives it
             # back) and reads the connection file written by the runner.
             os.chown(run_dir, SANDBOX_UID, SANDBOX_GID)
-            connection_file = run_dir / CONNECTION_FILE
-            if connection_file.exists():
-                os.chown(connection_file, SANDBOX_UID, SANDBOX_GID)
+            # The kernel's connection file (`-f`), written by the runner: nobody reads it.
+            if "-f" in cmd[:-1]:
+                connection_file = Path(cmd[cmd.index("-f") + 1])
+                if connection_file.is_file() and not connection_file.is_symlink():
+                    os.chown(connection_file, SANDBOX_UID, SANDBOX_GID)
             options.append(f"--user={SANDBOX_UID}:{SANDBOX_GID}")
         self._mount_run_folder(mounts, run_dir)
         bwrap = [_bwrap_path(), *_namespace_args(privileged), *mounts.args]

@@ -13,9 +13,17 @@ from pydantic import BaseModel, ConfigDict, Field
 from workbench.runner.metering import Energy
 
 # `error` is the runner's own fault (a bug, an unreadable executed notebook): the team's
-# notebook is not to blame, and the run says nothing about it.
+# notebook is not to blame, and the run says nothing about it. `abandoned`: its coordinator
+# ended (killed) while it was `running`; the next batch marks it so and runs it again.
 Status = Literal[
-    "running", "succeeded", "failed", "timed_out", "kernel_died", "incomplete", "error"
+    "running",
+    "succeeded",
+    "failed",
+    "timed_out",
+    "kernel_died",
+    "incomplete",
+    "error",
+    "abandoned",
 ]
 FINAL_STATUSES: tuple[Status, ...] = (
     "succeeded",
@@ -24,10 +32,46 @@ FINAL_STATUSES: tuple[Status, ...] = (
     "kernel_died",
     "incomplete",
     "error",
+    "abandoned",
 )
 # Final statuses that say how the team's notebook ran: a batch does not run again an
-# input that has one. An `error` run is run again by the next batch.
-SETTLED_STATUSES: tuple[Status, ...] = tuple(s for s in FINAL_STATUSES if s != "error")
+# input that has one. An `error` or `abandoned` run is run again by the next batch.
+SETTLED_STATUSES: tuple[Status, ...] = tuple(
+    s for s in FINAL_STATUSES if s not in ("error", "abandoned")
+)
+
+
+def coordinator_id() -> str:
+    """This process, as a run's coordinator: `host/pid/start time`, so a reused pid is not it."""
+    import os
+    import socket
+
+    import psutil
+
+    started = psutil.Process().create_time()
+    return f"{socket.gethostname()}/{os.getpid()}/{started:.2f}"
+
+
+def coordinator_gone(coordinator: str | None) -> bool:
+    """True only for a coordinator of this machine whose process has ended.
+
+    Another machine's coordinator, or a record that names none (older runs), is never
+    taken for gone: its runs may still be live, and only their own machine can tell.
+    """
+    import socket
+
+    import psutil
+
+    host, _, rest = (coordinator or "").partition("/")
+    pid, _, started = rest.partition("/")
+    if not coordinator or host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        return f"{psutil.Process(int(pid)).create_time():.2f}" != started
+    except psutil.NoSuchProcess:
+        return True
+    except psutil.Error:  # exists but cannot be read: alive as far as we can tell
+        return False
 
 
 def new_run_id(now: dt.datetime | None = None) -> str:
@@ -117,6 +161,13 @@ class RunRecord(BaseModel):
     cells: list[CellTiming] = Field(default_factory=list)
     flags: list[str] = Field(
         default_factory=list, description="what the runner noticed, e.g. `output_truncated`"
+    )
+    skipped_files: dict[str, str] = Field(
+        default_factory=dict,
+        description="run folder entries not copied back (a link, a device, too large), and why",
+    )
+    coordinator: str | None = Field(
+        default=None, description="the process that stored it `running` (`coordinator_id`)"
     )
 
     def summary(self) -> dict[str, Any]:

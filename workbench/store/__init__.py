@@ -217,6 +217,34 @@ class Store(JuryQueries):
             for name, value in sorted(record.metrics.items()):
                 s.add(MetricRow(run_id=record.run_id, name=name, value=value))
 
+    def mark_abandoned(self, at: dt.datetime | None = None) -> list[str]:
+        """Mark `abandoned` (finished at `at`) the `running` runs whose coordinator is gone.
+
+        Gone means a coordinator of this machine whose process has ended
+        (`records.coordinator_gone`): a run that another live batch is executing, one
+        started on another machine, or one whose record names no coordinator is left as
+        it is. Returns the run ids marked, in one transaction.
+        """
+        from workbench.runner.records import RunRecord, coordinator_gone
+
+        at = at or dt.datetime.now(dt.UTC)
+        marked = []
+        query = select(RunRow).where(RunRow.status == "running").with_for_update()
+        with self.session() as s:
+            for row in s.scalars(query):
+                record = RunRecord.model_validate(row.record)
+                if not coordinator_gone(record.coordinator):
+                    continue
+                message = f"its coordinator ({record.coordinator}) ended before it finished"
+                record = record.model_copy(
+                    update={"status": "abandoned", "finished_at": at, "message": message}
+                )
+                row.status = record.status
+                row.finished_at = at
+                row.record = record.model_dump(mode="json")
+                marked.append(row.run_id)
+        return marked
+
     def add_run(self, record: RunRecord) -> None:
         """Store a run that already finished elsewhere (a worker), in one go."""
         self.start_run(record.model_copy(update={"status": "running"}))
