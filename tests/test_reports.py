@@ -181,6 +181,10 @@ def test_xlsx_cell_by_cell_against_the_results(committee: Workspace, tmp_path: P
         "Jury",
         "États",
         "Journal",
+        "Affectations",
+        "Synthèses",
+        "Historique des synthèses",
+        "Notes et messages",
     ]
     sheet = book["Classement"]
     assert sheet.freeze_panes == "A2"

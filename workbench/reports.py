@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from workbench.workspace import Workspace
 
 FORMATS = ("xlsx", "html", "csv")
+PRINT_WIDTH_PX = 680  # A4 portrait is 794 CSS px wide; less its margins
 RUNNER_FAULT = "error"  # a run status: the runner failed, not the team's notebook
 # The columns that hold a figure, and its kind (`workbench.units`): stored in base units,
 # shown in one readable unit per column, named in the header.
@@ -68,6 +69,14 @@ class ReportData:
     jury: list[dict[str, Any]] = field(default_factory=list)
     states: list[dict[str, Any]] = field(default_factory=list)
     audit: list[dict[str, Any]] = field(default_factory=list)
+    # The jury's work: current assignments, syntheses (current, then every save), and
+    # every score save's note and message. The report is the committee's, so the private
+    # notes for the jury are in it (never in the teams' letters).
+    assignments: list[dict[str, Any]] = field(default_factory=list)
+    syntheses: list[dict[str, Any]] = field(default_factory=list)
+    synthesis_history: list[dict[str, Any]] = field(default_factory=list)
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    answers: dict[str, dict[str, Any]] = field(default_factory=dict)  # submission -> answers
     results: list[ResultRow] = field(default_factory=list)  # the rows the tables come from
     # submission -> column -> what a missing figure reads instead: unknown with its
     # reason, or not measured (in the report's language); never 0, never blank
@@ -86,6 +95,10 @@ class ReportData:
             "jury": self.jury,
             "states": self.states,
             "audit": self.audit,
+            "assignments": self.assignments,
+            "syntheses": self.syntheses,
+            "synthesis_history": self.synthesis_history,
+            "messages": self.messages,
         }
 
 
@@ -147,6 +160,57 @@ def jury_table(call: Call, by_submission: dict[str, dict[int, Any]]) -> list[dic
     return rows
 
 
+def _spread(by_juror: dict[int, Any]) -> float | None:
+    """max - min of the jurors' current weighted totals; None with fewer than two jurors."""
+    totals = [score.weighted_total for score in by_juror.values()]
+    return max(totals) - min(totals) if len(totals) > 1 else None
+
+
+def jury_work(store: Store, call: Call, data: ReportData, saves: list[Any]) -> dict[str, str]:
+    """Fill the assignments, syntheses and messages tables, in four queries.
+
+    Returns each submission's currently proposed decision.
+    """
+    names = {row.id: row.name for row in store.jurors(call.id)}
+    rapporteurs = store.rapporteurs(call.id)
+    assigned: dict[str, list[str]] = {}
+    for juror_id, key in sorted(store.current_assignments(call.id)):
+        assigned.setdefault(key, []).append(names.get(juror_id, str(juror_id)))
+    for key in sorted(assigned.keys() | rapporteurs.keys()):
+        rapporteur = rapporteurs.get(key)
+        data.assignments.append(
+            {
+                "submission": key,
+                "assigned_jurors": ", ".join(sorted(assigned.get(key, []))),
+                "rapporteur": names.get(rapporteur, "") if rapporteur is not None else "",
+            }
+        )
+    current: dict[str, dict[str, Any]] = {}
+    for synthesis in store.syntheses(call.id):  # oldest first: the latest per key wins
+        row = {
+            "submission": synthesis.submission_key,
+            "rapporteur": names.get(synthesis.juror_id, str(synthesis.juror_id)),
+            "at": synthesis.created_at.replace(tzinfo=None),
+            "proposed_decision": synthesis.proposed_decision,
+            "text": synthesis.text,
+        }
+        data.synthesis_history.append(row)
+        current[synthesis.submission_key] = row
+    data.syntheses = [current[key] for key in sorted(current)]
+    for score in saves:
+        data.messages.append(
+            {
+                "submission": score.submission_key,
+                "juror": names.get(score.juror_id, str(score.juror_id)),
+                "at": score.created_at.replace(tzinfo=None),
+                "weighted_total": score.weighted_total,
+                "team_message": score.message,
+                "private_note": score.comment,
+            }
+        )
+    return {key: row["proposed_decision"] for key, row in current.items()}
+
+
 def report_data(store: Store, call: Call, lang: str = "fr") -> ReportData:
     """Gather every table of a call's report from the store."""
     from workbench.charts import UNTAGGED, energy_overlaps
@@ -159,8 +223,14 @@ def report_data(store: Store, call: Call, lang: str = "fr") -> ReportData:
     results = call_results(store, call.id, call.protocol.reference_machine)
     data.results = results
     data.overlaps = energy_overlaps(results)
-    scores = current_scores(store, call.id)
+    saves = store.scores(call_id=call.id)  # one query, in saving order
+    scores = current_scores(store, call.id, saves)
     data.jury = jury_table(call, scores)
+    current_syntheses = jury_work(store, call, data, saves)
+    data.answers = {
+        key: document.get("answers") or {}
+        for key, document in store.submission_documents(call.id).items()
+    }
     transitions: dict[str, list[Any]] = {}
     for transition in store.transitions(call_id=call.id):  # one query, in the log's order
         transitions.setdefault(transition.submission, []).append(transition)
@@ -191,6 +261,8 @@ def report_data(store: Store, call: Call, lang: str = "fr") -> ReportData:
                     "disagrees": score.disagrees if score else None,
                     "jury_score": row.jury_score,
                     "jurors": row.jurors,
+                    "spread_total": _spread(scores.get(key, {})),
+                    "proposed_decision": current_syntheses.get(key),
                     "energy_kwh": energy.total_kwh if energy else None,
                     "energy_low": row.total_kwh_ci95[0] if row.total_kwh_ci95 else None,
                     "energy_high": row.total_kwh_ci95[1] if row.total_kwh_ci95 else None,
@@ -293,6 +365,7 @@ def _frame(
     lang: str,
     first: tuple[str, ...] = (),
     scaled: dict[str, Unit] | None = None,
+    words: bool = False,
 ) -> pd.DataFrame:
     """The rows as a table with labelled headers; figures scaled to `scaled`'s units."""
     import pandas as pd
@@ -306,6 +379,9 @@ def _frame(
         c for c in frame.columns if c not in first
     ]
     frame = frame[ordered].copy()
+    if words:  # states and statuses in the report's language
+        for column in frame.columns:
+            frame[column] = [_word(column, v, lang) for v in frame[column]]
     for column, unit in (scaled or {}).items():
         if column in frame.columns:
             frame[column] = [None if pd.isna(v) else unit.convert(v) for v in frame[column]]
@@ -345,7 +421,7 @@ def write_xlsx(data: ReportData, path: Path) -> None:
     with pd.ExcelWriter(path, engine="openpyxl") as writer:
         for name, rows in data.sheets().items():
             first = ("rank",) if name in ("ranking", "faults") else ()
-            frame = _frame(rows, lang, first, chosen)
+            frame = _frame(rows, lang, first, chosen, words=True)
             if frame.empty:
                 frame = pd.DataFrame({label("no_rows", lang): []})
             sheet = label(f"sheet_{name}", lang)[:31]
@@ -379,10 +455,47 @@ def write_csv(data: ReportData, path: Path) -> None:
     _frame(data.ranking + data.faults, data.lang, ("rank",)).to_csv(path, index=False)
 
 
-def _columns(rows: list[dict[str, Any]], first: tuple[str, ...] = ()) -> list[str]:
+def _columns(
+    rows: list[dict[str, Any]], first: tuple[str, ...] = (), skip: tuple[str, ...] = ()
+) -> list[str]:
     """A table's columns in the HTML report; an interval is shown beside its figure."""
-    shown = [c for c in rows[0] if c not in BOUNDS]
+    shown = [c for c in rows[0] if c not in BOUNDS and c not in skip]
     return [c for c in first if c in shown] + [c for c in shown if c not in first]
+
+
+# The HTML ranking as tables narrow enough for an A4 page in portrait, each led by the
+# rank and the dossier; a column no group names goes to the last one.
+RANKING_GROUPS = (
+    ("team", "state", "status", "jury_score", "jurors", "spread_total", "proposed_decision"),
+    ("metric", "ai", "baseline", "gain_vs_baseline", "disagrees", "reproduction"),
+    ("energy_kwh", "repeats", "wh_per_1000_predictions", "co2e_g", "method", "comparable"),
+    ("template", "comparable_reason", "overlaps", "notes", "run_id"),
+)
+
+
+def ranking_tables(rows: list[dict[str, Any]]) -> list[list[str]]:
+    """The columns of each of the ranking's tables (nothing when there is no row)."""
+    if not rows:
+        return []
+    shown = _columns(rows, ("rank", "submission"))
+    named = {c for group in RANKING_GROUPS for c in group}
+    groups = [[c for c in group if c in shown] for group in RANKING_GROUPS]
+    groups[-1] += [c for c in shown if c not in named and c not in ("rank", "submission")]
+    lead = [c for c in ("rank", "submission") if c in shown]
+    return [lead + group for group in groups if group]
+
+
+# Columns whose values are words of the workbench's vocabularies, shown in the language.
+def _word(column: str, value: Any, lang: str) -> Any:
+    from workbench.i18n import state_label, status_label
+
+    if not isinstance(value, str):
+        return value
+    if column in ("state", "from", "to", "proposed_decision"):
+        return state_label(value, lang)
+    if column == "status":
+        return status_label(value, lang)
+    return value
 
 
 def _cell(data: ReportData, chosen: dict[str, Unit]) -> Any:
@@ -407,6 +520,7 @@ def _cell(data: ReportData, chosen: dict[str, Unit]) -> Any:
             return text
         if value is None:
             return "–"
+        value = _word(column, value, lang)
         if isinstance(value, bool):
             return label("yes" if value else "no", lang)
         if column in _PERCENT and isinstance(value, int | float):
@@ -422,7 +536,8 @@ def pareto_html(data: ReportData) -> str:
     """The Pareto chart of gain against energy, inline, with its own plotly.js."""
     from workbench.charts import pareto_figure
 
-    figure = pareto_figure(data.results, data.lang)
+    figure = pareto_figure(data.results, data.lang, labels=True)
+    figure.update_layout(width=PRINT_WIDTH_PX)  # fits an A4 page in portrait, on screen too
     return str(figure.to_html(full_html=False, include_plotlyjs=True, div_id="pareto"))
 
 
@@ -444,7 +559,11 @@ def write_html(data: ReportData, path: Path) -> None:
         header=lambda column: header(column, data.lang, chosen),
         overlaps=sorted(data.overlaps.items()),
         columns_of=_columns,
+        ranking_tables=ranking_tables(data.ranking),
         by_submission=by_submission,
+        current_synthesis={row["submission"]: row for row in data.syntheses},
+        answers=data.answers,
+        titles={row.submission: row.title for row in data.results},
         **{**data.sheets(), "faults": data.faults},
     )
     path.write_text(markup, encoding="utf-8")
