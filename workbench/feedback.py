@@ -140,10 +140,11 @@ def letters(store: Store, call: Call, lang: str = "fr") -> list[Letter]:
     for row in results:
         messages = []
         by_juror = current.get(row.submission, {})
-        for number, juror_id in enumerate(sorted(by_juror), start=1):
+        for juror_id in sorted(by_juror):
             text, saved_at = by_juror[juror_id]
             if not text.strip():
                 continue
+            number = len(messages) + 1  # numbered among the messages the letter shows
             author = t("a_juror", lang, n=number) if call.review.blind else names[juror_id]
             messages.append(Message(author, text, saved_at))
         at = decided.get(row.submission) if row.state in DECISIONS else None
