@@ -138,7 +138,7 @@ def letters(store: Store, call: Call, lang: str = "fr") -> list[Letter]:
             decided[transition.submission] = transition.at
     out = []
     for row in results:
-        messages = []
+        messages: list[Message] = []
         by_juror = current.get(row.submission, {})
         for juror_id in sorted(by_juror):
             text, saved_at = by_juror[juror_id]
