@@ -257,7 +257,7 @@ def test_the_report_shows_syntheses_beside_scores_and_spreads(worked: Jury, tmp_
     assert "<b>Décision proposée : retenu</b> · Rapporteur : Cleo" in beta
     assert "Gain net,\nbudget tenu." in beta and "First." not in beta
     assert "Écart entre jurés (note pondérée, max-min) : 80" in alpha
-    assert "Critères en désaccord : benefit, frugality" in alpha
+    assert "Critères en désaccord : Bénéfice, Frugalité" in alpha
     # The project, its answers with the call's words, states and statuses in French.
     assert "Titre du projet : Un projet de test" in alpha
     assert "<th>Hébergement ?</th><td>cloud</td>" in alpha and "<td>Oui</td>" in alpha

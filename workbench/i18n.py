@@ -178,6 +178,8 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "reproduced": {"fr": "reproduit", "en": "reproduced"},
     "diverged": {"fr": "divergent ({metrics})", "en": "diverged ({metrics})"},
+    "verdict_reproduced": {"fr": "reproduit", "en": "reproduced"},
+    "verdict_diverged": {"fr": "divergent", "en": "diverged"},
     "not_reproduced_yet": {"fr": "non vérifié", "en": "not checked"},
     "disagrees": {"fr": "Écart avec le notebook", "en": "Differs from notebook"},
     "disagrees_note": {

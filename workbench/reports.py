@@ -485,9 +485,9 @@ def ranking_tables(rows: list[dict[str, Any]]) -> list[list[str]]:
     return [lead + group for group in groups if group]
 
 
-# Columns whose values are words of the workbench's vocabularies, shown in the language.
 def _word(column: str, value: Any, lang: str) -> Any:
-    from workbench.i18n import state_label, status_label
+    """A value of the workbench's vocabularies (state, status, verdict) in the language."""
+    from workbench.i18n import TEXTS, state_label, status_label, t
 
     if not isinstance(value, str):
         return value
@@ -495,6 +495,8 @@ def _word(column: str, value: Any, lang: str) -> Any:
         return state_label(value, lang)
     if column == "status":
         return status_label(value, lang)
+    if column in ("reproduction", "verdict") and f"verdict_{value}" in TEXTS:
+        return t(f"verdict_{value}", lang)
     return value
 
 
@@ -503,6 +505,7 @@ def _cell(data: ReportData, chosen: dict[str, Unit]) -> Any:
     from workbench.units import format_interval
 
     lang = data.lang
+    criteria = {c.id: c.label.get(lang) for c in data.call.rubric}
 
     def cell(column: str, row: dict[str, Any]) -> str:
         """A table cell's text; the template escapes it."""
@@ -524,7 +527,10 @@ def _cell(data: ReportData, chosen: dict[str, Unit]) -> Any:
         if isinstance(value, bool):
             return label("yes" if value else "no", lang)
         if column in _PERCENT and isinstance(value, int | float):
-            return f"{value:+.1%}"
+            text = f"{value * 100:+.1f} %"
+            return text.replace(".", ",") if lang == "fr" else text
+        if column == "criterion" and value in criteria:
+            return criteria[value]
         if isinstance(value, float):
             return f"{value:.4g}"
         return str(value)
@@ -549,6 +555,7 @@ def write_html(data: ReportData, path: Path) -> None:
         return [r for r in rows if r["submission"] == key]
 
     chosen = units(data)
+    criteria = {c.id: c.label.get(data.lang) for c in data.call.rubric}
     markup = render(
         "report/report.html.j2",
         lang=data.lang,
@@ -562,6 +569,9 @@ def write_html(data: ReportData, path: Path) -> None:
         ranking_tables=ranking_tables(data.ranking),
         by_submission=by_submission,
         current_synthesis={row["submission"]: row for row in data.syntheses},
+        disagreements=lambda key: [
+            criteria[r["criterion"]] for r in by_submission(data.jury, key) if r["disagreement"]
+        ],
         answers=data.answers,
         titles={row.submission: row.title for row in data.results},
         **{**data.sheets(), "faults": data.faults},
