@@ -3,9 +3,12 @@ letters, and the jury's work in the committee's report and xlsx."""
 
 from __future__ import annotations
 
+import html
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -13,11 +16,12 @@ from click.testing import CliRunner
 from tests import test_queries, test_reports
 from tests.conftest import TEST_CALL, write_yaml
 from workbench.cli import main
+from workbench.dashboards.pages.common import Context, collecting
 from workbench.errors import InputError, NotFoundError
 from workbench.feedback import DECISIONS, SynthesisRefused, letters, save_synthesis, synthesis_gate
 from workbench.jury import Juror, add_juror, authenticate, save_score
 from workbench.reports import report_data
-from workbench.store import open_store
+from workbench.store import Store, open_store
 from workbench.store.jury import AssignmentChange
 from workbench.workspace import Workspace
 
@@ -299,3 +303,98 @@ def test_the_xlsx_carries_assignments_syntheses_and_messages(worked: Jury, tmp_p
     ranking = rows("Classement")
     beta = next(r for r in ranking if r["Dossier"] == "test-call/beta")
     assert beta["Décision proposée"] == "retenu" and beta["État du dossier"] == "déposé"
+
+
+# ---------------------------------------------------------------- the pages' forms
+
+
+def _drawn(workspace: Workspace, store: Store, draw: Callable[[Context], None]) -> Drawn:
+    """A page piece drawn as the view draws it: its HTML outputs and its widgets."""
+    outputs: list[dict[str, Any]] = []
+    widgets: list[Any] = []
+    with collecting(outputs, widgets):
+        draw(Context(workspace, store, workspace.call("test-call"), "fr"))
+    markup = "".join(o["data"].get("text/html", "") for o in outputs)
+    return Drawn(markup, [w for widget in widgets for w in _flatten(widget)])
+
+
+@dataclass
+class Drawn:
+    html: str
+    widgets: list[Any]
+
+    def find(self, css_class: str) -> Any:
+        (found,) = [w for w in self.widgets if css_class in w._dom_classes]
+        return found
+
+
+def _flatten(widget: Any) -> list[Any]:
+    return [widget, *(w for child in getattr(widget, "children", ()) for w in _flatten(child))]
+
+
+def test_the_scoring_form_saves_the_note_and_the_message_apart(worked: Jury) -> None:
+    from workbench.dashboards.pages.scoring import scoring_form
+
+    workspace, token = worked.workspace, worked.tokens["Eve"]
+    eve = _juror(workspace, token)
+    with open_store(workspace.db_url) as store:
+        form = _drawn(
+            workspace, store, lambda ctx: scoring_form(ctx, eve, token, "test-call/gamma")
+        )
+        labels = html.unescape(" ".join(str(getattr(w, "value", "")) for w in form.widgets))
+        assert "Note privée pour le jury" in labels and "jamais envoyée à l'équipe" in labels
+        assert "Message à l'équipe" in labels and "lettre de retour" in labels
+        for criterion, value in SCORES.items():
+            form.find(f"wb-criterion-{criterion}").value = float(value)
+        form.find("wb-comment").value = "Only for the jury."
+        form.find("wb-message").value = "  Well measured.  "
+        form.find("wb-save").click()
+        assert "wb-saved" in form.find("wb-status").value
+        saved = store.scores(submission_key="test-call/gamma", juror_id=eve.id)[-1]
+    assert (saved.comment, saved.message) == ("Only for the jury.", "Well measured.")
+
+
+def test_only_the_rapporteur_sees_the_synthesis_form_once_reviews_are_in(
+    committee: Workspace,
+) -> None:
+    from workbench.dashboards.pages.submission import synthesis_form
+
+    call = committee.call("test-call")
+    tokens = {name: add_juror(committee, "test-call", name)[1] for name in ("Cleo", "Dan")}
+    cleo, dan = (_juror(committee, tokens[n]) for n in ("Cleo", "Dan"))
+    key = "test-call/gamma"
+    with open_store(committee.db_url) as store:
+        store.set_rapporteur("test-call", key, cleo.id, actor="Lou")
+
+        def form(juror: Juror) -> Drawn:
+            token = tokens[juror.name]
+            return _drawn(committee, store, lambda ctx: synthesis_form(ctx, juror, token, key))
+
+        assert form(dan).html == "" and form(dan).widgets == []  # not his to write
+        waiting = form(cleo)
+        assert "wb-synthesis-waiting" in waiting.html and waiting.widgets == []
+        assert "un autre juré aura enregistré son évaluation" in waiting.html
+        save_score(store, call, tokens["Dan"], key, SCORES)
+        drawn = form(cleo)
+        decision = drawn.find("wb-synthesis-decision")
+        assert [value for _label, value in decision.options] == list(DECISIONS)
+        assert [label for label, _value in decision.options] == [
+            "retenu",
+            "non retenu",
+            "irrecevable",
+        ]
+        drawn.find("wb-synthesis-text").value = "Un bon dossier."
+        drawn.find("wb-synthesis-save").click()  # no decision chosen: refused, nothing stored
+        assert "Non enregistré" in drawn.find("wb-synthesis-status").value
+        assert store.syntheses("test-call") == []
+        decision.value = "accepted"
+        drawn.find("wb-synthesis-save").click()
+        assert "wb-synthesis-saved" in drawn.find("wb-synthesis-status").value
+        (saved,) = store.syntheses("test-call", key)
+        assert (saved.juror_id, saved.text, saved.proposed_decision) == (
+            cleo.id,
+            "Un bon dossier.",
+            "accepted",
+        )
+        again = form(cleo)  # the form opens on the current synthesis
+        assert again.find("wb-synthesis-text").value == "Un bon dossier."

@@ -11,6 +11,9 @@ results of its latest run, the decision once taken, and the jurors' messages to 
 (each juror's latest save). Never a private note. Jurors are named beside their message
 only when the call's review is not blind (an open review: the team may know its jury);
 in a blind review they are "Juror 1", "Juror 2", numbered per letter.
+
+The committee's tables (`jury_work`): current assignments, syntheses and their history,
+and every score save with its private note and its message, for the report and its xlsx.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from workbench.dossiers import TRANSITIONS
 from workbench.errors import InputError, NotFoundError
@@ -223,3 +226,63 @@ def write_letters(workspace: Workspace, call_id: str, out: Path, lang: str = "fr
         path.write_text(markup, encoding="utf-8")
         written.append(path)
     return written
+
+
+# ---------------------------------------------------------------- the committee's tables
+
+
+@dataclass
+class JuryWork:
+    """The jury's work as the committee's report tabulates it (rows of named columns)."""
+
+    assignments: list[dict[str, Any]] = field(default_factory=list)  # current, per submission
+    syntheses: list[dict[str, Any]] = field(default_factory=list)  # current, per submission
+    synthesis_history: list[dict[str, Any]] = field(default_factory=list)  # every save
+    messages: list[dict[str, Any]] = field(default_factory=list)  # every score save
+    proposed: dict[str, str] = field(default_factory=dict)  # submission -> current decision
+
+
+def jury_work(store: Store, call_id: str, saves: list[Any]) -> JuryWork:
+    """The tables of assignments, syntheses and messages, in four queries; `saves` are the
+    call's score rows in saving order. Private notes are in `messages`: these tables are
+    the committee's, never a team's."""
+    work = JuryWork()
+    names = {row.id: row.name for row in store.jurors(call_id)}
+    rapporteurs = store.rapporteurs(call_id)
+    assigned: dict[str, list[str]] = {}
+    for juror_id, key in sorted(store.current_assignments(call_id)):
+        assigned.setdefault(key, []).append(names.get(juror_id, str(juror_id)))
+    for key in sorted(assigned.keys() | rapporteurs.keys()):
+        rapporteur = rapporteurs.get(key)
+        work.assignments.append(
+            {
+                "submission": key,
+                "assigned_jurors": ", ".join(sorted(assigned.get(key, []))),
+                "rapporteur": names.get(rapporteur, "") if rapporteur is not None else "",
+            }
+        )
+    current: dict[str, dict[str, Any]] = {}
+    for synthesis in store.syntheses(call_id):  # oldest first: the latest per key wins
+        row = {
+            "submission": synthesis.submission_key,
+            "rapporteur": names.get(synthesis.juror_id, str(synthesis.juror_id)),
+            "at": synthesis.created_at.replace(tzinfo=None),
+            "proposed_decision": synthesis.proposed_decision,
+            "text": synthesis.text,
+        }
+        work.synthesis_history.append(row)
+        current[synthesis.submission_key] = row
+    work.syntheses = [current[key] for key in sorted(current)]
+    work.proposed = {key: row["proposed_decision"] for key, row in current.items()}
+    for score in saves:
+        work.messages.append(
+            {
+                "submission": score.submission_key,
+                "juror": names.get(score.juror_id, str(score.juror_id)),
+                "at": score.created_at.replace(tzinfo=None),
+                "weighted_total": score.weighted_total,
+                "team_message": score.message,
+                "private_note": score.comment,
+            }
+        )
+    return work

@@ -166,54 +166,10 @@ def _spread(by_juror: dict[int, Any]) -> float | None:
     return max(totals) - min(totals) if len(totals) > 1 else None
 
 
-def jury_work(store: Store, call: Call, data: ReportData, saves: list[Any]) -> dict[str, str]:
-    """Fill the assignments, syntheses and messages tables, in four queries.
-
-    Returns each submission's currently proposed decision.
-    """
-    names = {row.id: row.name for row in store.jurors(call.id)}
-    rapporteurs = store.rapporteurs(call.id)
-    assigned: dict[str, list[str]] = {}
-    for juror_id, key in sorted(store.current_assignments(call.id)):
-        assigned.setdefault(key, []).append(names.get(juror_id, str(juror_id)))
-    for key in sorted(assigned.keys() | rapporteurs.keys()):
-        rapporteur = rapporteurs.get(key)
-        data.assignments.append(
-            {
-                "submission": key,
-                "assigned_jurors": ", ".join(sorted(assigned.get(key, []))),
-                "rapporteur": names.get(rapporteur, "") if rapporteur is not None else "",
-            }
-        )
-    current: dict[str, dict[str, Any]] = {}
-    for synthesis in store.syntheses(call.id):  # oldest first: the latest per key wins
-        row = {
-            "submission": synthesis.submission_key,
-            "rapporteur": names.get(synthesis.juror_id, str(synthesis.juror_id)),
-            "at": synthesis.created_at.replace(tzinfo=None),
-            "proposed_decision": synthesis.proposed_decision,
-            "text": synthesis.text,
-        }
-        data.synthesis_history.append(row)
-        current[synthesis.submission_key] = row
-    data.syntheses = [current[key] for key in sorted(current)]
-    for score in saves:
-        data.messages.append(
-            {
-                "submission": score.submission_key,
-                "juror": names.get(score.juror_id, str(score.juror_id)),
-                "at": score.created_at.replace(tzinfo=None),
-                "weighted_total": score.weighted_total,
-                "team_message": score.message,
-                "private_note": score.comment,
-            }
-        )
-    return {key: row["proposed_decision"] for key, row in current.items()}
-
-
 def report_data(store: Store, call: Call, lang: str = "fr") -> ReportData:
     """Gather every table of a call's report from the store."""
     from workbench.charts import UNTAGGED, energy_overlaps
+    from workbench.feedback import jury_work
     from workbench.i18n import reason_label, t
     from workbench.jury import current_scores
     from workbench.results import call_results
@@ -226,7 +182,10 @@ def report_data(store: Store, call: Call, lang: str = "fr") -> ReportData:
     saves = store.scores(call_id=call.id)  # one query, in saving order
     scores = current_scores(store, call.id, saves)
     data.jury = jury_table(call, scores)
-    current_syntheses = jury_work(store, call, data, saves)
+    work = jury_work(store, call.id, saves)
+    data.assignments, data.syntheses = work.assignments, work.syntheses
+    data.synthesis_history, data.messages = work.synthesis_history, work.messages
+    current_syntheses = work.proposed
     data.answers = {
         key: document.get("answers") or {}
         for key, document in store.submission_documents(call.id).items()
