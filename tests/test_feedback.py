@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from tests import test_queries, test_reports
-from tests.conftest import TEST_CALL, write_yaml
+from tests.conftest import TEST_CALL, MakeSubmission, write_yaml
 from workbench.cli import main
 from workbench.dashboards.pages.common import Context, collecting
 from workbench.errors import InputError, NotFoundError
@@ -23,6 +23,7 @@ from workbench.jury import Juror, add_juror, authenticate, save_score
 from workbench.reports import report_data
 from workbench.store import Store, open_store
 from workbench.store.jury import AssignmentChange
+from workbench.submissions import load_submission
 from workbench.workspace import Workspace
 
 committee = test_reports.committee  # three scored submissions, Ann and Bob, decisions
@@ -194,6 +195,17 @@ def test_letters_carry_results_decision_and_messages_never_a_private_note(
     assert "Gain net" not in beta  # the synthesis is the committee's, not the team's
 
 
+def test_a_draft_gets_no_letter(
+    worked: Jury, make_submission: MakeSubmission, tmp_path: Path
+) -> None:
+    with open_store(worked.workspace.db_url) as store:
+        store.register(
+            worked.workspace.call("test-call"),
+            load_submission(make_submission("epsilon", state="draft")),
+        )
+    assert sorted(_letters(worked.workspace, tmp_path / "letters")) == ["alpha", "beta", "gamma"]
+
+
 def test_blind_letters_name_no_juror(worked: Jury, tmp_path: Path) -> None:
     write_yaml(
         worked.workspace.root / "calls" / "test-call.yaml", {**TEST_CALL, "review": {"blind": True}}
@@ -205,6 +217,8 @@ def test_blind_letters_name_no_juror(worked: Jury, tmp_path: Path) -> None:
         assert CANARY not in markup
     assert "Juré·e 1 · " in pages["beta"] and "Juré·e 2 · " in pages["beta"]
     assert "Bravo pour la sobriété." in pages["alpha"]
+    assert "Gain vs sans IA</th><td>+20,0 %" in pages["alpha"]  # French, French decimals
+    assert "<b>retenu, le " in pages["alpha"]
 
 
 def test_bad_feedback_requests_write_nothing(worked: Jury, tmp_path: Path) -> None:

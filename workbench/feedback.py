@@ -161,13 +161,16 @@ def result_lines(row: ResultRow, lang: str) -> list[tuple[str, str]]:
     from workbench.i18n import reason_label, status_label, t
     from workbench.units import CARBON, ENERGY, ENERGY_PER_1000, format_interval, unit_for
 
+    def decimal(text: str) -> str:
+        return text.replace(".", ",") if lang == "fr" else text
+
     lines = [(t("status", lang), status_label(row.status, lang))]
     if row.score is not None:
         lines += [
             (t("metric", lang), row.score.metric),
-            (t("ai", lang), fmt(row.score.ai)),
-            (t("baseline", lang), fmt(row.score.baseline)),
-            (t("gain_vs_baseline", lang), fmt_gain(row.score.gain_vs_baseline)),
+            (t("ai", lang), decimal(fmt(row.score.ai))),
+            (t("baseline", lang), decimal(fmt(row.score.baseline))),
+            (t("gain_vs_baseline", lang), decimal(fmt_gain(row.score.gain_vs_baseline))),
         ]
     energy = row.measured_energy()
     if energy is not None:
