@@ -181,6 +181,10 @@ def test_xlsx_cell_by_cell_against_the_results(committee: Workspace, tmp_path: P
         "Jury",
         "États",
         "Journal",
+        "Affectations",
+        "Synthèses",
+        "Historique des synthèses",
+        "Notes et messages",
     ]
     sheet = book["Classement"]
     assert sheet.freeze_panes == "A2"
@@ -215,7 +219,7 @@ def test_xlsx_cell_by_cell_against_the_results(committee: Workspace, tmp_path: P
         for name, value in source["metrics"].items():
             assert metrics[(key, name)] == value
     reproduction = list(book["Reproductibilité"].iter_rows(min_row=2, values_only=True))
-    assert [(r[0], r[1]) for r in reproduction] == [("test-call/beta", "diverged")]
+    assert [(r[0], r[1]) for r in reproduction] == [("test-call/beta", "divergent")]  # in French
 
 
 def test_html_is_one_printable_file_with_sections_and_chart(

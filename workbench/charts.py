@@ -141,8 +141,11 @@ def _hover(row: ResultRow, wh: float, gain: float, unit: Any, lang: str) -> str:
     return f"{text}<br>{percent.replace('.', ',') if lang == 'fr' else percent}"
 
 
-def pareto_figure(rows: Sequence[ResultRow], lang: str) -> Any:
+def pareto_figure(rows: Sequence[ResultRow], lang: str, *, labels: bool = False) -> Any:
     """Gain over the non-AI solution against energy per 1,000 predictions.
+
+    With `labels`, each point carries its dossier's id beside it (the printed report,
+    where there is no hovering); the dashboard's chart names them on hover only.
 
     The energy axis takes one readable unit for every point, named in its title. Runs
     whose energy is not comparable are drawn apart and stay off the front; runs with
@@ -184,11 +187,18 @@ def pareto_figure(rows: Sequence[ResultRow], lang: str) -> Any:
             go.Scatter(
                 x=[unit.convert(wh) for _, wh, _ in group],
                 y=[gain for _, _, gain in group],
-                mode="markers",
+                mode="markers+text" if labels else "markers",
                 name=name,
                 marker={"symbol": symbol, "size": 8, "opacity": 0.75},
                 error_x=error_x,
                 text=[f"{r.team} ({r.submission_id})" for r, _, _ in group],
+                # Shown beside the point: the id alone, as plain text (a template without
+                # any %{...} field is printed as it is, escaped by plotly).
+                texttemplate=[html.escape(r.submission_id) for r, _, _ in group]
+                if labels
+                else None,
+                textposition="top center",
+                textfont={"size": 10},
                 customdata=[_hover(r, wh, gain, unit, lang) for r, wh, gain in group],
                 hovertemplate="%{text}<br>%{customdata}<extra></extra>",
             )

@@ -179,6 +179,8 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "reproduced": {"fr": "reproduit", "en": "reproduced"},
     "diverged": {"fr": "divergent ({metrics})", "en": "diverged ({metrics})"},
+    "verdict_reproduced": {"fr": "reproduit", "en": "reproduced"},
+    "verdict_diverged": {"fr": "divergent", "en": "diverged"},
     "not_reproduced_yet": {"fr": "non vérifié", "en": "not checked"},
     "disagrees": {"fr": "Écart avec le notebook", "en": "Differs from notebook"},
     "disagrees_note": {
@@ -236,7 +238,6 @@ TEXTS: dict[str, dict[str, str]] = {
     "cell": {"fr": "Cellule {n}", "en": "Cell {n}"},
     # Scoring
     "scoring": {"fr": "Votre notation", "en": "Your scores"},
-    "comment": {"fr": "Commentaire", "en": "Comment"},
     "save": {"fr": "Enregistrer", "en": "Save"},
     "saved": {
         "fr": "Enregistré le {time} — note pondérée {total} / 100",
@@ -250,9 +251,71 @@ TEXTS: dict[str, dict[str, str]] = {
         ),
         "en": "You declared a conflict of interest with this submission: you cannot score it.",
     },
+    "private_note": {"fr": "Note privée pour le jury", "en": "Private note for the jury"},
+    "private_note_hint": {
+        "fr": "Lue par le jury et le comité seulement ; jamais envoyée à l'équipe.",
+        "en": "Read by the jury and the committee only; never sent to the team.",
+    },
+    "team_message": {"fr": "Message à l'équipe", "en": "Message to the team"},
+    "team_message_hint": {
+        "fr": "Facultatif ; envoyé à l'équipe dans sa lettre de retour.",
+        "en": "Optional; sent to the team in its feedback letter.",
+    },
     "your_history": {"fr": "Vos enregistrements précédents", "en": "Your earlier saves"},
     "saved_at": {"fr": "Enregistré le", "en": "Saved on"},
     "weighted_total": {"fr": "Note pondérée", "en": "Weighted score"},
+    # The rapporteur's synthesis
+    "synthesis": {"fr": "Synthèse du rapporteur", "en": "The rapporteur's synthesis"},
+    "synthesis_text": {"fr": "Synthèse", "en": "Synthesis"},
+    "proposed_decision": {"fr": "Décision proposée", "en": "Proposed decision"},
+    "synthesis_waiting": {
+        "fr": "Vous êtes rapporteur de ce dossier : le formulaire de synthèse s'ouvrira "
+        "quand {waiting}.",
+        "en": "You are this submission's rapporteur: the synthesis form opens once {waiting}.",
+    },
+    "waiting_assigned": {
+        "fr": "les {assigned} évaluations attendues seront enregistrées (il en manque {missing})",
+        "en": "the {assigned} assigned reviews are all in ({missing} missing)",
+    },
+    "waiting_other": {
+        "fr": "un autre juré aura enregistré son évaluation",
+        "en": "another juror has saved a review",
+    },
+    "synthesis_saved": {"fr": "Synthèse enregistrée le {time}", "en": "Synthesis saved on {time}"},
+    "rapporteur": {"fr": "Rapporteur", "en": "Rapporteur"},
+    "no_synthesis": {"fr": "pas encore de synthèse", "en": "no synthesis yet"},
+    "spread_total": {
+        "fr": "Écart entre jurés (note pondérée, max-min)",
+        "en": "Spread between jurors (weighted score, max-min)",
+    },
+    "criteria_disagree": {"fr": "Critères en désaccord", "en": "Criteria in disagreement"},
+    # Dossier states, in words
+    "state_draft": {"fr": "brouillon", "en": "draft"},
+    "state_submitted": {"fr": "déposé", "en": "handed in"},
+    "state_in_review": {"fr": "en instruction", "en": "under review"},
+    "state_accepted": {"fr": "retenu", "en": "accepted"},
+    "state_rejected": {"fr": "non retenu", "en": "rejected"},
+    "state_dismissed": {"fr": "irrecevable", "en": "dismissed"},
+    # Feedback letters, for the teams
+    "letter_title": {"fr": "Retour sur votre dossier", "en": "Feedback on your submission"},
+    "letter_intro": {
+        "fr": "Voici les résultats mesurés de votre notebook et les messages du jury.",
+        "en": "Here are your notebook's measured results and the jury's messages.",
+    },
+    "decision": {"fr": "Décision", "en": "Decision"},
+    "decision_on": {"fr": "{state}, le {date}", "en": "{state}, on {date}"},
+    "no_decision": {
+        "fr": "Pas encore de décision (état du dossier : {state}).",
+        "en": "No decision yet (dossier state: {state}).",
+    },
+    "measured_results": {"fr": "Résultats mesurés", "en": "Measured results"},
+    "energy_uncertainty": {
+        "fr": "incertitude de la méthode : ±{percent} %",
+        "en": "the method's uncertainty: ±{percent} %",
+    },
+    "jury_messages": {"fr": "Messages du jury", "en": "The jury's messages"},
+    "no_messages": {"fr": "Aucun message du jury.", "en": "No message from the jury."},
+    "a_juror": {"fr": "Juré·e {n}", "en": "Juror {n}"},
     # Committee reports (xlsx, HTML, CSV): the other columns, sheets, sections
     "rank": {"fr": "Rang", "en": "Rank"},
     "state": {"fr": "État du dossier", "en": "Dossier state"},
@@ -283,6 +346,14 @@ TEXTS: dict[str, dict[str, str]] = {
     "sheet_states": {"fr": "États", "en": "States"},
     "sheet_faults": {"fr": "Erreurs d'exécution", "en": "Runner faults"},
     "sheet_audit": {"fr": "Journal", "en": "Audit log"},
+    "sheet_assignments": {"fr": "Affectations", "en": "Assignments"},
+    "sheet_syntheses": {"fr": "Synthèses", "en": "Syntheses"},
+    "sheet_synthesis_history": {"fr": "Historique des synthèses", "en": "Synthesis history"},
+    "sheet_messages": {"fr": "Notes et messages", "en": "Notes and messages"},
+    "assigned_jurors": {"fr": "Jurés affectés", "en": "Assigned jurors"},
+    "juror": {"fr": "Juré·e", "en": "Juror"},
+    "text": {"fr": "Texte", "en": "Text"},
+    "title": {"fr": "Titre du projet", "en": "Project title"},
     "report_title": {
         "fr": "Rapport au comité de financement",
         "en": "Report to the funding committee",
@@ -329,3 +400,9 @@ def status_label(status: str, lang: str = DEFAULT_LANGUAGE) -> str:
     """A run status in words; an unknown status is shown as it is."""
     key = f"status_{status}"
     return t(key, lang) if key in TEXTS else status
+
+
+def state_label(state: str, lang: str = DEFAULT_LANGUAGE) -> str:
+    """A dossier state in words; an unknown state is shown as it is."""
+    key = f"state_{state}"
+    return t(key, lang) if key in TEXTS else state

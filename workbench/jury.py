@@ -7,8 +7,8 @@ kernel hashes and looks up in the store: the identity behind a score never comes
 anything the browser could choose.
 
 Scores are appended, never updated: each save is a new row (juror, time, values,
-comment, weighted total), a juror's latest row is their current score, and every
-earlier row stays as the history.
+private note, message to the team, weighted total), a juror's latest row is their
+current score, and every earlier row stays as the history.
 """
 
 from __future__ import annotations
@@ -169,8 +169,13 @@ def save_score(
     submission_key: str,
     values: Mapping[str, Any],
     comment: str = "",
+    message: str = "",
 ) -> ScoreRow:
-    """Append a score for the juror who owns `token`; checked, then stored in one insert."""
+    """Append a score for the juror who owns `token`; checked, then stored in one insert.
+
+    `comment` is the private note for the jury (the committee reads it, the team never
+    does); `message` is the optional word to the team, which their feedback letter carries.
+    """
     juror = authenticate(store, call.id, token)
     if juror.has_conflict(submission_key):
         raise ConflictOfInterest(
@@ -185,14 +190,23 @@ def save_score(
         raise NotFoundError(f"{submission_key} is a draft: it has not been handed in")
     clean = check_values(call, values)
     return store.add_score(
-        juror.id, submission_key, clean, comment.strip(), weighted_total(call, clean)
+        juror.id,
+        submission_key,
+        clean,
+        comment.strip(),
+        weighted_total(call, clean),
+        message=message.strip(),
     )
 
 
-def current_scores(store: Store, call_id: str) -> dict[str, dict[int, ScoreRow]]:
-    """Each submission's current scores: its jurors' latest rows, by juror id."""
+def current_scores(
+    store: Store, call_id: str, saves: list[ScoreRow] | None = None
+) -> dict[str, dict[int, ScoreRow]]:
+    """Each submission's current scores: its jurors' latest rows, by juror id (from `saves`,
+    the call's score rows in saving order, when the caller has read them already)."""
     current: dict[str, dict[int, ScoreRow]] = {}
-    for row in store.scores(call_id=call_id):  # in saving order: later rows win
+    rows = store.scores(call_id=call_id) if saves is None else saves
+    for row in rows:  # in saving order: later rows win
         current.setdefault(row.submission_key, {})[row.juror_id] = row
     return current
 

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from workbench.workspace import Workspace
 
 FORMATS = ("xlsx", "html", "csv")
+PRINT_WIDTH_PX = 680  # A4 portrait is 794 CSS px wide; less its margins
 RUNNER_FAULT = "error"  # a run status: the runner failed, not the team's notebook
 # The columns that hold a figure, and its kind (`workbench.units`): stored in base units,
 # shown in one readable unit per column, named in the header.
@@ -68,6 +69,14 @@ class ReportData:
     jury: list[dict[str, Any]] = field(default_factory=list)
     states: list[dict[str, Any]] = field(default_factory=list)
     audit: list[dict[str, Any]] = field(default_factory=list)
+    # The jury's work: current assignments, syntheses (current, then every save), and
+    # every score save's note and message. The report is the committee's, so the private
+    # notes for the jury are in it (never in the teams' letters).
+    assignments: list[dict[str, Any]] = field(default_factory=list)
+    syntheses: list[dict[str, Any]] = field(default_factory=list)
+    synthesis_history: list[dict[str, Any]] = field(default_factory=list)
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    answers: dict[str, dict[str, Any]] = field(default_factory=dict)  # submission -> answers
     results: list[ResultRow] = field(default_factory=list)  # the rows the tables come from
     # submission -> column -> what a missing figure reads instead: unknown with its
     # reason, or not measured (in the report's language); never 0, never blank
@@ -86,6 +95,10 @@ class ReportData:
             "jury": self.jury,
             "states": self.states,
             "audit": self.audit,
+            "assignments": self.assignments,
+            "syntheses": self.syntheses,
+            "synthesis_history": self.synthesis_history,
+            "messages": self.messages,
         }
 
 
@@ -147,9 +160,16 @@ def jury_table(call: Call, by_submission: dict[str, dict[int, Any]]) -> list[dic
     return rows
 
 
+def _spread(by_juror: dict[int, Any]) -> float | None:
+    """max - min of the jurors' current weighted totals; None with fewer than two jurors."""
+    totals = [score.weighted_total for score in by_juror.values()]
+    return max(totals) - min(totals) if len(totals) > 1 else None
+
+
 def report_data(store: Store, call: Call, lang: str = "fr") -> ReportData:
     """Gather every table of a call's report from the store."""
     from workbench.charts import UNTAGGED, energy_overlaps
+    from workbench.feedback import jury_work
     from workbench.i18n import reason_label, t
     from workbench.jury import current_scores
     from workbench.results import call_results
@@ -159,8 +179,17 @@ def report_data(store: Store, call: Call, lang: str = "fr") -> ReportData:
     results = call_results(store, call.id, call.protocol.reference_machine)
     data.results = results
     data.overlaps = energy_overlaps(results)
-    scores = current_scores(store, call.id)
+    saves = store.scores(call_id=call.id)  # one query, in saving order
+    scores = current_scores(store, call.id, saves)
     data.jury = jury_table(call, scores)
+    work = jury_work(store, call.id, saves)
+    data.assignments, data.syntheses = work.assignments, work.syntheses
+    data.synthesis_history, data.messages = work.synthesis_history, work.messages
+    current_syntheses = work.proposed
+    data.answers = {
+        key: document.get("answers") or {}
+        for key, document in store.submission_documents(call.id).items()
+    }
     transitions: dict[str, list[Any]] = {}
     for transition in store.transitions(call_id=call.id):  # one query, in the log's order
         transitions.setdefault(transition.submission, []).append(transition)
@@ -191,6 +220,8 @@ def report_data(store: Store, call: Call, lang: str = "fr") -> ReportData:
                     "disagrees": score.disagrees if score else None,
                     "jury_score": row.jury_score,
                     "jurors": row.jurors,
+                    "spread_total": _spread(scores.get(key, {})),
+                    "proposed_decision": current_syntheses.get(key),
                     "energy_kwh": energy.total_kwh if energy else None,
                     "energy_low": row.total_kwh_ci95[0] if row.total_kwh_ci95 else None,
                     "energy_high": row.total_kwh_ci95[1] if row.total_kwh_ci95 else None,
@@ -293,6 +324,7 @@ def _frame(
     lang: str,
     first: tuple[str, ...] = (),
     scaled: dict[str, Unit] | None = None,
+    words: bool = False,
 ) -> pd.DataFrame:
     """The rows as a table with labelled headers; figures scaled to `scaled`'s units."""
     import pandas as pd
@@ -306,6 +338,9 @@ def _frame(
         c for c in frame.columns if c not in first
     ]
     frame = frame[ordered].copy()
+    if words:  # states and statuses in the report's language
+        for column in frame.columns:
+            frame[column] = [_word(column, v, lang) for v in frame[column]]
     for column, unit in (scaled or {}).items():
         if column in frame.columns:
             frame[column] = [None if pd.isna(v) else unit.convert(v) for v in frame[column]]
@@ -345,7 +380,7 @@ def write_xlsx(data: ReportData, path: Path) -> None:
     with pd.ExcelWriter(path, engine="openpyxl") as writer:
         for name, rows in data.sheets().items():
             first = ("rank",) if name in ("ranking", "faults") else ()
-            frame = _frame(rows, lang, first, chosen)
+            frame = _frame(rows, lang, first, chosen, words=True)
             if frame.empty:
                 frame = pd.DataFrame({label("no_rows", lang): []})
             sheet = label(f"sheet_{name}", lang)[:31]
@@ -379,10 +414,49 @@ def write_csv(data: ReportData, path: Path) -> None:
     _frame(data.ranking + data.faults, data.lang, ("rank",)).to_csv(path, index=False)
 
 
-def _columns(rows: list[dict[str, Any]], first: tuple[str, ...] = ()) -> list[str]:
+def _columns(
+    rows: list[dict[str, Any]], first: tuple[str, ...] = (), skip: tuple[str, ...] = ()
+) -> list[str]:
     """A table's columns in the HTML report; an interval is shown beside its figure."""
-    shown = [c for c in rows[0] if c not in BOUNDS]
+    shown = [c for c in rows[0] if c not in BOUNDS and c not in skip]
     return [c for c in first if c in shown] + [c for c in shown if c not in first]
+
+
+# The HTML ranking as tables narrow enough for an A4 page in portrait, each led by the
+# rank and the dossier; a column no group names goes to the last one.
+RANKING_GROUPS = (
+    ("team", "state", "status", "jury_score", "jurors", "spread_total", "proposed_decision"),
+    ("metric", "ai", "baseline", "gain_vs_baseline", "disagrees", "reproduction"),
+    ("energy_kwh", "repeats", "wh_per_1000_predictions", "co2e_g", "method", "comparable"),
+    ("template", "comparable_reason", "overlaps", "notes", "run_id"),
+)
+
+
+def ranking_tables(rows: list[dict[str, Any]]) -> list[list[str]]:
+    """The columns of each of the ranking's tables (nothing when there is no row)."""
+    if not rows:
+        return []
+    shown = _columns(rows, ("rank", "submission"))
+    named = {c for group in RANKING_GROUPS for c in group}
+    groups = [[c for c in group if c in shown] for group in RANKING_GROUPS]
+    groups[-1] += [c for c in shown if c not in named and c not in ("rank", "submission")]
+    lead = [c for c in ("rank", "submission") if c in shown]
+    return [lead + group for group in groups if group]
+
+
+def _word(column: str, value: Any, lang: str) -> Any:
+    """A value of the workbench's vocabularies (state, status, verdict) in the language."""
+    from workbench.i18n import TEXTS, state_label, status_label, t
+
+    if not isinstance(value, str):
+        return value
+    if column in ("state", "from", "to", "proposed_decision"):
+        return state_label(value, lang)
+    if column == "status":
+        return status_label(value, lang)
+    if column in ("reproduction", "verdict") and f"verdict_{value}" in TEXTS:
+        return t(f"verdict_{value}", lang)
+    return value
 
 
 def _cell(data: ReportData, chosen: dict[str, Unit]) -> Any:
@@ -390,6 +464,7 @@ def _cell(data: ReportData, chosen: dict[str, Unit]) -> Any:
     from workbench.units import format_interval
 
     lang = data.lang
+    criteria = {c.id: c.label.get(lang) for c in data.call.rubric}
 
     def cell(column: str, row: dict[str, Any]) -> str:
         """A table cell's text; the template escapes it."""
@@ -407,10 +482,14 @@ def _cell(data: ReportData, chosen: dict[str, Unit]) -> Any:
             return text
         if value is None:
             return "–"
+        value = _word(column, value, lang)
         if isinstance(value, bool):
             return label("yes" if value else "no", lang)
         if column in _PERCENT and isinstance(value, int | float):
-            return f"{value:+.1%}"
+            text = f"{value * 100:+.1f} %"
+            return text.replace(".", ",") if lang == "fr" else text
+        if column == "criterion" and value in criteria:
+            return criteria[value]
         if isinstance(value, float):
             return f"{value:.4g}"
         return str(value)
@@ -422,7 +501,8 @@ def pareto_html(data: ReportData) -> str:
     """The Pareto chart of gain against energy, inline, with its own plotly.js."""
     from workbench.charts import pareto_figure
 
-    figure = pareto_figure(data.results, data.lang)
+    figure = pareto_figure(data.results, data.lang, labels=True)
+    figure.update_layout(width=PRINT_WIDTH_PX)  # fits an A4 page in portrait, on screen too
     return str(figure.to_html(full_html=False, include_plotlyjs=True, div_id="pareto"))
 
 
@@ -434,6 +514,7 @@ def write_html(data: ReportData, path: Path) -> None:
         return [r for r in rows if r["submission"] == key]
 
     chosen = units(data)
+    criteria = {c.id: c.label.get(data.lang) for c in data.call.rubric}
     markup = render(
         "report/report.html.j2",
         lang=data.lang,
@@ -444,7 +525,14 @@ def write_html(data: ReportData, path: Path) -> None:
         header=lambda column: header(column, data.lang, chosen),
         overlaps=sorted(data.overlaps.items()),
         columns_of=_columns,
+        ranking_tables=ranking_tables(data.ranking),
         by_submission=by_submission,
+        current_synthesis={row["submission"]: row for row in data.syntheses},
+        disagreements=lambda key: [
+            criteria[r["criterion"]] for r in by_submission(data.jury, key) if r["disagreement"]
+        ],
+        answers=data.answers,
+        titles={row.submission: row.title for row in data.results},
         **{**data.sheets(), "faults": data.faults},
     )
     path.write_text(markup, encoding="utf-8")

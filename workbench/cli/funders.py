@@ -517,6 +517,24 @@ def report(ctx: click.Context, call: str, out: Path, lang: str) -> None:
 
 
 @main.command()
+@click.argument("call")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The folder that gets one letter per handed-in dossier (ID.html).",
+)
+@click.option("--lang", type=click.Choice(LANGUAGES), default="fr", show_default=True)
+@click.pass_context
+def feedback(ctx: click.Context, call: str, out: Path, lang: str) -> None:
+    """Write each team's feedback letter: results, decision, the jury's messages to it."""
+    from workbench.feedback import write_letters
+
+    paths = write_letters(_workspace(ctx), call, out, lang)
+    click.echo(f"wrote {len(paths)} letter(s) to {out}")
+
+
+@main.command()
 @click.argument("bundles", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--accept-late", is_flag=True, help="Accept bundles received after the deadline.")
 @click.option("--reason", default="", help="Why late bundles are accepted (with --accept-late).")

@@ -17,7 +17,7 @@ from functools import cache, lru_cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from workbench.i18n import status_label, t
+from workbench.i18n import state_label, status_label, t
 
 if TYPE_CHECKING:
     import jinja2
@@ -63,6 +63,17 @@ def reproduction_label(result: dict[str, Any] | None, lang: str) -> tuple[str, s
     metrics = sorted({d["metric"] for d in result.get("differences", [])})
     shown = ", ".join(metrics[:3]) + (", ..." if len(metrics) > 3 else "")
     return t("diverged", lang, metrics=shown), "wb-bad"
+
+
+def answer_text(question: Any, value: Any, lang: str) -> str:
+    """A questionnaire answer in words: yes/no, a choice by its label, unanswered as such."""
+    if value is None or value == "":
+        return t("no_answer", lang)
+    if isinstance(value, bool):
+        return t("yes" if value else "no", lang)
+    if question.type == "choice" and isinstance(value, str):
+        return str(question.choice_label(value, lang))
+    return str(value)
 
 
 @dataclass(frozen=True)
@@ -171,6 +182,8 @@ def environment() -> jinja2.Environment:
     env.globals.update(
         t=t,
         status_label=status_label,
+        state_label=state_label,
+        answer_text=answer_text,
         reproduction_label=reproduction_label,
         static=static_text,
         fmt=fmt,

@@ -166,6 +166,14 @@ class Store(JuryQueries):
         with self.session() as s:
             return s.get(SubmissionRow, key)
 
+    def submission_documents(self, call_id: str) -> dict[str, dict[str, Any]]:
+        """Every registered submission's document (title, answers...), by key, in one query."""
+        query = select(SubmissionRow.key, SubmissionRow.document).where(
+            SubmissionRow.call_id == call_id
+        )
+        with self.session() as s:
+            return {key: document for key, document in s.execute(query)}
+
     def submission_keys(self, call_id: str) -> set[str]:
         """The keys of every registered submission of a call."""
         query = select(SubmissionRow.key).where(SubmissionRow.call_id == call_id)

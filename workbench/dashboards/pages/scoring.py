@@ -1,4 +1,5 @@
-"""The scoring form: one input per rubric criterion, a comment, Save, and the juror's saves."""
+"""The scoring form: one input per rubric criterion, a private note for the jury, a message
+to the team, Save, and the juror's saves."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ def saves_table(rows: list[Any], ctx: Context) -> str:
 
 
 def scoring_form(ctx: Context, juror: Juror, token: str, key: str) -> None:
-    """One input per rubric criterion, a comment and Save; conflicts see a notice instead.
+    """One input per rubric criterion, the note and the message, and Save; conflicts see a
+    notice instead.
 
     The juror is the one the token proved at render time, and `save_score` proves it
     again against the store on every save; the browser only sends the widget values.
@@ -65,12 +67,25 @@ def scoring_form(ctx: Context, juror: Juror, token: str, key: str) -> None:
             layout={"width": "420px"},
         )
         rows.append(widgets.HBox([label, field]))
+    # Two fields that must never be confused: what stays with the jury, what goes to the team.
     comment = widgets.Textarea(
         value=previous.comment if previous else "",
-        placeholder=t("comment", lang),
+        placeholder=t("private_note", lang),
         layout={"width": "720px", "height": "80px"},
     )
     comment.add_class("wb-comment")
+    message = widgets.Textarea(
+        value=previous.message if previous else "",
+        placeholder=t("team_message", lang),
+        layout={"width": "720px", "height": "80px"},
+    )
+    message.add_class("wb-message")
+    notes = [
+        widgets.HTML(str(html.field_label("private_note", lang))),
+        comment,
+        widgets.HTML(str(html.field_label("team_message", lang))),
+        message,
+    ]
     save = widgets.Button(description=t("save", lang), button_style="primary", icon="")
     save.add_class("wb-save")
     status = widgets.HTML()
@@ -87,7 +102,9 @@ def scoring_form(ctx: Context, juror: Juror, token: str, key: str) -> None:
             status.value = str(html.failed(reason, lang))
             return
         try:
-            row = save_score(ctx.store, ctx.call, token, key, values, comment.value)
+            row = save_score(
+                ctx.store, ctx.call, token, key, values, comment.value, message=message.value
+            )
         except WorkbenchError as exc:
             status.value = str(html.failed(str(exc), lang))
             return
@@ -95,4 +112,4 @@ def scoring_form(ctx: Context, juror: Juror, token: str, key: str) -> None:
         saves.value = saves_table(history(ctx.store, key, juror.id), ctx)
 
     save.on_click(on_save)
-    show_widget(widgets.VBox([*rows, comment, widgets.HBox([save, status]), saves]))
+    show_widget(widgets.VBox([*rows, *notes, widgets.HBox([save, status]), saves]))

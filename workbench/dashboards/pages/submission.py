@@ -13,6 +13,7 @@ from workbench.dashboards.pages.common import (
     page_link,
     show_figure,
     show_html,
+    show_widget,
 )
 from workbench.errors import NotFoundError
 
@@ -102,6 +103,7 @@ def submission_page(ctx: Context, juror: Juror, token: str, key: str) -> None:
     repro = ctx.store.latest_reproductions(ctx.call.id).get(key)
     show_html(page.history(runs, reproduction_label(repro, lang), lang))
     scoring_form(ctx, juror, token, key)
+    synthesis_form(ctx, juror, token, key)
     if latest is not None:
         show_outputs(ctx, record)
 
@@ -137,3 +139,53 @@ def show_outputs(ctx: Context, record: dict[str, Any]) -> None:
         else:
             chunk.append(item)
     flush()
+
+
+def synthesis_form(ctx: Context, juror: Juror, token: str, key: str) -> None:
+    """The rapporteur's synthesis: nothing for other jurors, a notice until the reviews are
+    in (`feedback.synthesis_gate`), then a text, a proposed decision and Save."""
+    import ipywidgets as widgets
+
+    from workbench.errors import WorkbenchError
+    from workbench.feedback import DECISIONS, save_synthesis, synthesis_gate
+    from workbench.i18n import state_label, t
+
+    gate = synthesis_gate(ctx.store, ctx.call, juror, key)
+    if not gate.rapporteur:
+        return
+    lang = ctx.lang
+    html = macros("scoring")
+    show_html(html.synthesis_heading(lang))
+    if not gate.open:
+        show_html(html.synthesis_waiting(gate.assigned, gate.missing, lang))
+        return
+    mine = [row for row in ctx.store.syntheses(ctx.call.id, key) if row.juror_id == juror.id]
+    previous = mine[-1] if mine else None
+    text = widgets.Textarea(
+        value=previous.text if previous else "",
+        placeholder=t("synthesis_text", lang),
+        layout={"width": "720px", "height": "120px"},
+    )
+    text.add_class("wb-synthesis-text")
+    decision = widgets.Dropdown(
+        options=[(state_label(state, lang), state) for state in DECISIONS],
+        value=previous.proposed_decision if previous else None,
+        description=t("proposed_decision", lang),
+        style={"description_width": "initial"},
+    )
+    decision.add_class("wb-synthesis-decision")
+    save = widgets.Button(description=t("save", lang), button_style="primary", icon="")
+    save.add_class("wb-synthesis-save")
+    status = widgets.HTML(str(html.synthesis_saved(previous, lang)) if previous else "")
+    status.add_class("wb-synthesis-status")
+
+    def on_save(_button: Any) -> None:
+        try:
+            row = save_synthesis(ctx.store, ctx.call, token, key, text.value, decision.value or "")
+        except WorkbenchError as exc:
+            status.value = str(html.failed(str(exc), lang))
+            return
+        status.value = str(html.synthesis_saved(row, lang))
+
+    save.on_click(on_save)
+    show_widget(widgets.VBox([text, decision, widgets.HBox([save, status])]))
