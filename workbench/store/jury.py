@@ -20,6 +20,7 @@ from workbench.tables import (
     JurorTokenRow,
     RapporteurRow,
     ScoreRow,
+    SubmissionRow,
     SynthesisRow,
     _utcnow,
 )
@@ -182,6 +183,37 @@ class JuryQueries:
         for row in self.assignment_history(call_id):
             latest[(row.juror_id, row.submission_key)] = row.assigned
         return {pair for pair, assigned in latest.items() if assigned}
+
+    def juror_assignments(self, call_id: str, juror_id: int) -> set[str]:
+        """The submission keys a juror is assigned to now, in one statement."""
+        query = (
+            select(AssignmentRow.submission_key, AssignmentRow.assigned)
+            .where(AssignmentRow.call_id == call_id, AssignmentRow.juror_id == juror_id)
+            .order_by(AssignmentRow.id)
+        )
+        with self.session() as s:
+            latest = {key: assigned for key, assigned in s.execute(query)}  # later rows win
+        return {key for key, assigned in latest.items() if assigned}
+
+    def dossier_identities(self, call_id: str) -> list[tuple[str, str, str, str]]:
+        """(key, team, organisation, contact) of a call's registered submissions, in the
+        order they were first registered (key order at a tie): what a blind review hides,
+        and the order its dossier numbers follow."""
+        query = (
+            select(
+                SubmissionRow.key,
+                SubmissionRow.team,
+                SubmissionRow.organisation,
+                SubmissionRow.document,
+            )
+            .where(SubmissionRow.call_id == call_id)
+            .order_by(SubmissionRow.registered_at, SubmissionRow.key)
+        )
+        with self.session() as s:
+            return [
+                (key, team, organisation, str((document or {}).get("contact") or ""))
+                for key, team, organisation, document in s.execute(query)
+            ]
 
     # Rapporteurs and their syntheses
     def set_rapporteur(
