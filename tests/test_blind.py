@@ -58,12 +58,15 @@ def test_dossier_numbers_follow_registration_and_names_are_masked(
     call = workspace.call("test-call")
     answers = {"open-data": True, "hosting": "cloud", "partners": f"{TEAM.upper()} et Ville"}
     with open_store(workspace.db_url) as store:
-        for sub_id in ("zeta", "alpha"):  # zeta arrives first: it is Dossier 1
-            folder = make_submission(
+        folders = [
+            make_submission(
                 sub_id, team=TEAM, organisation=ORGANISATION, contact=CONTACT, answers=answers
             )
+            for sub_id in ("zeta", "alpha")  # zeta arrives first: it is Dossier 1
+        ]
+        for folder in folders:
             store.register(call, load_submission(folder))
-        store.register(call, load_submission(folder))  # registered again: keeps its number
+        store.register(call, load_submission(folders[0]))  # registered again (a rerun)
     juror, _ = add_juror(workspace, "test-call", "Alice")
     with open_store(workspace.db_url) as store:
         view = juror_view(store, call, juror)
