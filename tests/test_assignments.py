@@ -177,6 +177,33 @@ def test_jury_assign_fills_every_dossier_evenly_and_keeps_what_it_gave(
         assert store.current_assignments("test-call") == now  # nothing stored
 
 
+def test_two_funders_assigning_at_once_fill_each_place_once(
+    workspace: Workspace, jury_call: dict[str, str]
+) -> None:
+    import threading
+
+    errors: list[BaseException] = []
+
+    def assign(actor: str) -> None:
+        try:
+            assignments.auto_assign(workspace, "test-call", 2, actor)
+        except BaseException as exc:  # reported below, in the test's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=assign, args=(name,)) for name in ("Lou", "Max")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with open_store(workspace.db_url) as store:
+        history = store.assignment_history("test-call")
+        assert Counter(row.submission_key for row in history) == {
+            f"test-call/{k}": 2 for k in "abcd"
+        }
+        assert len({row.actor for row in history}) == 1  # one plan filled them all
+
+
 def test_assigning_by_hand_refuses_conflicts_and_drafts_and_is_logged(
     workspace: Workspace, jury_call: dict[str, str]
 ) -> None:

@@ -216,21 +216,15 @@ def auto_assign(workspace: Workspace, call_id: str, per_submission: int, actor: 
         if not jurors:
             raise InputError(f"{call.id} has no jurors yet: add them with `workbench jury add`")
         jurable = _jurable(store, call.id)
-        pairs = plan(
-            jurable,
-            {j.id: j.conflicts for j in jurors},
-            store.current_assignments(call.id),
-            per_submission,
-        )
+        conflicts = {j.id: j.conflicts for j in jurors}
+
+        def planned(current: set[tuple[int, str]]) -> list[AssignmentChange]:
+            pairs = plan(jurable, conflicts, current, per_submission)
+            return [AssignmentChange(key, juror_id, True) for juror_id, key in pairs]
+
+        rows = store.add_planned_assignments(call.id, planned, origin="auto", actor=actor)
         names = {j.id: j.name for j in jurors}
-        if pairs:
-            store.add_assignments(
-                call.id,
-                [AssignmentChange(key, juror_id, True) for juror_id, key in pairs],
-                origin="auto",
-                actor=actor,
-            )
-        changes = [Change(key, names[j], "assigned", "auto") for j, key in pairs]
+        changes = [Change(r.submission_key, names[r.juror_id], "assigned", "auto") for r in rows]
         changes.sort(key=lambda c: (c.submission, c.juror))
         return Outcome(changes, _loads(store, call.id, jurable))
 
@@ -260,17 +254,18 @@ def assign_by_hand(
             raise InputError(f"{key} is a draft: it has not been handed in")
         if not remove and juror.has_conflict(key):
             raise ConflictOfInterest(f"{juror.name} declared a conflict of interest with {key}")
-        assigned = (juror.id, key) in store.current_assignments(call.id)
         if remove and store.rapporteurs(call.id).get(key) == juror.id:
             raise InputError(
                 f"{juror.name} is the rapporteur of {key}: name another rapporteur first"
             )
-        changes = []
-        if assigned == remove:  # something to change
-            store.add_assignments(
-                call.id, [AssignmentChange(key, juror.id, not remove)], origin="manual", actor=actor
-            )
-            changes.append(Change(key, juror.name, "withdrawn" if remove else "assigned", "manual"))
+
+        def change(current: set[tuple[int, str]]) -> list[AssignmentChange]:
+            assigned = (juror.id, key) in current
+            return [AssignmentChange(key, juror.id, not remove)] if assigned == remove else []
+
+        rows = store.add_planned_assignments(call.id, change, origin="manual", actor=actor)
+        action = "withdrawn" if remove else "assigned"
+        changes = [Change(key, juror.name, action, "manual") for _ in rows]
         return Outcome(changes, _loads(store, call.id, jurable))
 
 

@@ -8,7 +8,7 @@ revocation time is written once on an existing row.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 
 from workbench.tables import (
     AssignmentRow,
+    CallRow,
     JurorRow,
     JurorTokenRow,
     RapporteurRow,
@@ -162,6 +163,43 @@ class JuryQueries:
                     actor=actor,
                 )
                 for change in changes
+            ]
+            s.add_all(rows)
+            s.flush()
+            return rows
+
+    def add_planned_assignments(
+        self,
+        call_id: str,
+        make: Callable[[set[tuple[int, str]]], Iterable[AssignmentChange]],
+        *,
+        origin: str,
+        actor: str,
+    ) -> list[AssignmentRow]:
+        """Append the changes `make(current pairs)` returns, read and written in one
+        transaction: two funders assigning at once cannot both fill the same places.
+        `make` raises to refuse, and then nothing is written."""
+        with self.session() as s:
+            # Locking the call's row queues concurrent plans on PostgreSQL; SQLite's
+            # BEGIN IMMEDIATE already serialises the whole transaction.
+            s.get(CallRow, call_id, with_for_update=True)
+            query = (
+                select(AssignmentRow.juror_id, AssignmentRow.submission_key, AssignmentRow.assigned)
+                .where(AssignmentRow.call_id == call_id)
+                .order_by(AssignmentRow.id)
+            )
+            latest = {(j, key): assigned for j, key, assigned in s.execute(query)}
+            current = {pair for pair, assigned in latest.items() if assigned}
+            rows = [
+                AssignmentRow(
+                    call_id=call_id,
+                    submission_key=change.submission_key,
+                    juror_id=change.juror_id,
+                    assigned=change.assigned,
+                    origin=origin,
+                    actor=actor,
+                )
+                for change in make(current)
             ]
             s.add_all(rows)
             s.flush()
