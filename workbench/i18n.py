@@ -59,6 +59,25 @@ TEXTS: dict[str, dict[str, str]] = {
     "method": {"fr": "Méthode de mesure", "en": "Measurement method"},
     "reproduction": {"fr": "Reproductibilité", "en": "Reproducibility"},
     "jurors": {"fr": "Notes du jury", "en": "Jury scores"},
+    "reviews": {"fr": "Évaluations faites / assignées", "en": "Reviews done / assigned"},
+    "not_assigned": {"fr": "non assigné", "en": "not assigned"},
+    "assigned_to_you": {"fr": "assigné à vous", "en": "assigned to you"},
+    "my_reviews": {"fr": "Vos évaluations", "en": "Your reviews"},
+    "my_reviews_of": {
+        "fr": "dossier(s) assigné(s) noté(s)",
+        "en": "assigned submission(s) scored",
+    },
+    "none_assigned": {
+        "fr": "Aucun dossier ne vous est assigné pour l'instant.",
+        "en": "No submission is assigned to you yet.",
+    },
+    "blind_notice": {
+        "fr": "Évaluation à l'aveugle : les équipes, leurs organisations et leurs contacts "
+        "ne sont pas montrés ; chaque dossier porte un numéro.",
+        "en": "Blind review: teams, their organisations and their contacts are not shown; "
+        "each submission has a number.",
+    },
+    "dossier_n": {"fr": "Dossier {n}", "en": "Submission {n}"},
     "jury_score": {"fr": "Note pondérée (/100)", "en": "Weighted score (/100)"},
     "not_comparable": {"fr": "non comparable", "en": "not comparable"},
     "not_measured": {"fr": "non mesuré", "en": "not measured"},

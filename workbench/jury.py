@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from workbench.errors import InputError, InvalidError, NotFoundError, Problem
 
 if TYPE_CHECKING:
+    from workbench.assignments import LogEntry as AssignmentLogEntry
     from workbench.calls import Call
     from workbench.store import ScoreRow, Store
     from workbench.workspace import Workspace
@@ -37,6 +38,10 @@ class AccessDenied(InputError):
 
 class ConflictOfInterest(InputError):
     """The juror declared a conflict of interest with the submission."""
+
+
+class NotAssigned(InputError):
+    """The call's jurors score only their assigned dossiers (`review.assigned_only`)."""
 
 
 @dataclass(frozen=True)
@@ -188,6 +193,10 @@ def save_score(
         raise NotFoundError(f"no submission {submission_key!r} in call {call.id}")
     if current_state(store, submission_key, sub.document.get("state")) == "draft":
         raise NotFoundError(f"{submission_key} is a draft: it has not been handed in")
+    if call.review.assigned_only and submission_key not in store.juror_assignments(
+        call.id, juror.id
+    ):
+        raise NotAssigned(f"{juror.name} is not assigned to {submission_key}")
     clean = check_values(call, values)
     return store.add_score(
         juror.id,
@@ -233,6 +242,8 @@ class Progress:
     to_score: int
     saves: int
     last_saved: dt.datetime | None
+    assigned: int = 0  # handed-in dossiers assigned to the juror
+    done: int = 0  # of those, the ones they scored
 
 
 def progress(workspace: Workspace, call_id: str) -> list[Progress]:
@@ -245,11 +256,15 @@ def progress(workspace: Workspace, call_id: str) -> list[Progress]:
 
 
 def store_progress(store: Store, call_id: str) -> list[Progress]:
-    """`progress` from an open store, in four queries whatever the size of the call.
+    """`progress` from an open store, in five queries whatever the size of the call.
 
     Drafts are not the jury's: they count neither as scored nor as to score.
     """
     submissions = {k for k, state in store.dossier_states(call_id).items() if state != "draft"}
+    assigned: dict[int, set[str]] = {}
+    for juror_id, key in store.current_assignments(call_id):
+        if key in submissions:
+            assigned.setdefault(juror_id, set()).add(key)
     by_juror: dict[int, list[ScoreRow]] = {}
     for score in store.scores(call_id=call_id):  # in saving order
         by_juror.setdefault(score.juror_id, []).append(score)
@@ -258,6 +273,7 @@ def store_progress(store: Store, call_id: str) -> list[Progress]:
         juror = _juror(row)
         mine = by_juror.get(juror.id, [])
         scorable = submissions - set(juror.conflicts)
+        mine_assigned = assigned.get(juror.id, set())
         result.append(
             Progress(
                 juror=juror,
@@ -266,6 +282,171 @@ def store_progress(store: Store, call_id: str) -> list[Progress]:
                 to_score=len(scorable),
                 saves=len(mine),
                 last_saved=mine[-1].created_at if mine else None,
+                assigned=len(mine_assigned),
+                done=len({s.submission_key for s in mine} & mine_assigned),
             )
         )
     return result
+
+
+def assignment_log(store: Store, call_id: str) -> list[AssignmentLogEntry]:
+    """Every change of the call's assignments and rapporteurs, oldest first, with who
+    made it and when (Paris time): the jury's part of the audit log."""
+    from workbench.assignments import assignment_log as log
+
+    return log(store, call_id)
+
+
+# ---------------------------------------------------------------- what a juror's pages show
+
+WITHHELD = "[…]"  # in place of a team's, organisation's or contact's name in a blind review
+
+
+@dataclass(frozen=True)
+class ShownDossier:
+    """A dossier as a juror's submission page shows it: in a blind review, its number
+    instead of its title, no team, organisation or contact, and answers masked."""
+
+    title: str
+    team: str
+    organisation: str
+    template: str
+    answers: dict[str, Any]
+    blind: bool
+
+
+@dataclass(frozen=True)
+class JurorView:
+    """One juror's view of a call: their assignments, each dossier's reviews, and in a
+    blind review (`review.blind`) the dossier numbers and what to hide.
+
+    Blind rule: the team, the organisation and the contact of `submission.yaml` are never
+    shown; the submission's id (often the team's name) and its title become "Dossier N",
+    N its rank in the order the dossiers were first registered (stable as new ones
+    arrive), and the address carries `CALL/N`. Wherever the dossier's own text is shown
+    (questionnaire answers, run messages, the applicant's outputs and figures), any
+    occurrence of the team's, organisation's or contact's name is replaced by `[…]`.
+    """
+
+    call_id: str
+    blind: bool
+    assigned_only: bool
+    assigned: frozenset[str]
+    reviews: Mapping[str, tuple[int, int]]  # key -> (assigned jurors who scored, assigned)
+    numbers: Mapping[str, int]  # key -> dossier number (blind review only)
+    hidden: Mapping[str, tuple[str, ...]]  # key -> the names to withhold (blind only)
+    scored: frozenset[str]  # the dossiers this juror has scored
+
+    def may_open(self, key: str) -> bool:
+        return not self.assigned_only or key in self.assigned
+
+    def ref(self, key: str) -> str:
+        """How the juror's pages name a dossier (links, rows)."""
+        return f"{self.call_id}/{self.numbers[key]}" if self.blind else key
+
+    def key_of(self, ref: str) -> str | None:
+        """The dossier a page's address names; None when it names none this juror sees."""
+        if not self.blind:
+            return ref
+        by_number = {f"{self.call_id}/{n}": key for key, n in self.numbers.items()}
+        return by_number.get(ref)
+
+    def label(self, key: str, lang: str) -> str:
+        from workbench.i18n import t
+
+        return t("dossier_n", lang, n=self.numbers[key])
+
+    def progress(self, keys: Iterable[str]) -> tuple[int, int]:
+        """(scored, assigned) among these (handed-in) dossiers assigned to the juror."""
+        mine = self.assigned & set(keys)
+        return len(mine & self.scored), len(mine)
+
+    def mask(self, key: str, value: Any) -> Any:
+        """`value` (text, or a figure's lists and dicts) with the dossier's names withheld."""
+        if not self.blind:
+            return value
+        return _masked(value, _name_pattern(self.hidden.get(key, ())))
+
+    def rows(self, rows: list[Any], lang: str) -> list[tuple[str, Any]]:
+        """(key, row shown) for the call page: the juror's assigned dossiers first (each
+        group in the given order), the others only if they may open them; blinded."""
+        visible = [r for r in rows if self.may_open(r.submission)]
+        visible.sort(key=lambda r: r.submission not in self.assigned)
+        if not self.blind:
+            return [(r.submission, r) for r in visible]
+        shown = []
+        for r in visible:
+            label = self.label(r.submission, lang)
+            blinded = r.model_copy(
+                update={
+                    "submission": self.ref(r.submission),
+                    "team": label,
+                    "organisation": WITHHELD,
+                    "title": label,
+                    "message": self.mask(r.submission, r.message),
+                }
+            )
+            shown.append((r.submission, blinded))
+        return shown
+
+    def dossier(self, sub: Any, lang: str) -> ShownDossier:
+        answers = dict(sub.document.get("answers") or {})
+        if not self.blind:
+            return ShownDossier(sub.title, sub.team, sub.organisation, sub.template, answers, False)
+        label = self.label(sub.key, lang)
+        masked = {q: self.mask(sub.key, a) for q, a in answers.items()}
+        return ShownDossier(label, WITHHELD, WITHHELD, sub.template, masked, True)
+
+
+def juror_view(store: Store, call: Call, juror: Juror, *, reviews: bool = True) -> JurorView:
+    """The juror's view of the call, in at most three queries (`reviews` reads the scores)."""
+    current = store.current_assignments(call.id)
+    assigned = frozenset(key for j, key in current if j == juror.id)
+    counts: dict[str, tuple[int, int]] = {}
+    scored: set[str] = set()
+    if reviews:
+        by_key = current_scores(store, call.id)
+        scored = {key for key, by in by_key.items() if juror.id in by}
+        for j, key in current:
+            done, total = counts.get(key, (0, 0))
+            counts[key] = (done + (j in by_key.get(key, {})), total + 1)
+    numbers: dict[str, int] = {}
+    hidden: dict[str, tuple[str, ...]] = {}
+    if call.review.blind:
+        for n, (key, *names) in enumerate(store.dossier_identities(call.id), start=1):
+            numbers[key] = n
+            hidden[key] = tuple(name for name in names if name)
+    return JurorView(
+        call.id,
+        call.review.blind,
+        call.review.assigned_only,
+        assigned,
+        counts,
+        numbers,
+        hidden,
+        frozenset(scored),
+    )
+
+
+def _name_pattern(names: Iterable[str]) -> Any:
+    import html
+    import re
+
+    # The names as written and as HTML writes them (an applicant's sanitised outputs).
+    variants = {v for name in names if len(name.strip()) >= 2 for v in (name, html.escape(name))}
+    if not variants:
+        return None
+    alternatives = sorted(variants, key=len, reverse=True)
+    return re.compile("|".join(re.escape(v) for v in alternatives), re.IGNORECASE)
+
+
+def _masked(value: Any, pattern: Any) -> Any:
+    if pattern is None:
+        return value
+    if isinstance(value, str):
+        return pattern.sub(WITHHELD, value)
+    if isinstance(value, list):
+        return [_masked(v, pattern) for v in value]
+    if isinstance(value, dict):
+        return {k: _masked(v, pattern) for k, v in value.items()}
+    return value

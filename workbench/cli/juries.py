@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import getpass
+import json
+from typing import Any
+
 import click
 
 from workbench.cli import _console, _workspace, main
@@ -75,7 +79,7 @@ def serve(
 
 @main.group()
 def jury() -> None:
-    """Jurors of a call: personal links, conflicts of interest, progress."""
+    """Jurors of a call: personal links, conflicts of interest, assignments, progress."""
 
 
 @jury.command("add")
@@ -107,24 +111,179 @@ def jury_add(
 
 @jury.command("list")
 @click.argument("call")
+@click.option("--json", "as_json", is_flag=True, help="Print jurors and dossiers as JSON.")
 @click.pass_context
-def jury_list(ctx: click.Context, call: str) -> None:
-    """List the jurors of CALL and how many submissions each has scored."""
-    from rich.table import Table
-
+def jury_list(ctx: click.Context, call: str, as_json: bool) -> None:
+    """List the jurors of CALL: their assigned dossiers scored, and every dossier scored."""
+    from workbench import assignments
     from workbench.jury import progress
 
+    workspace = _workspace(ctx.find_root())
+    if as_json:
+        click.echo(json.dumps(assignments.read(workspace, call, assignments.overview)))
+        return
+    from rich.table import Table
+
     table = Table(title=f"Jury: {call}")
-    for column in ("#", "juror", "scored", "saves", "last saved", "conflicts"):
+    for column in ("#", "juror", "assigned done", "scored", "saves", "last saved", "conflicts"):
         table.add_column(column, overflow="fold")
-    for p in progress(_workspace(ctx.find_root()), call):
+    for p in progress(workspace, call):
         last = p.last_saved.strftime("%Y-%m-%d %H:%M") if p.last_saved else "-"
         table.add_row(
             str(p.juror.id),
             p.juror.name,
+            f"{p.done}/{p.assigned}",
             f"{p.scored}/{p.to_score}",
             str(p.saves),
             last,
             ", ".join(p.juror.conflicts) or "-",
         )
     _console().print(table)
+
+
+def _changes(outcome: Any, title: str) -> None:
+    """What a command changed (a table), then each juror's load."""
+    from rich.table import Table
+
+    console = _console()
+    if outcome.changes:
+        table = Table(title=title)
+        for column in ("submission", "juror", "change", "origin"):
+            table.add_column(column, overflow="fold")
+        for change in outcome.changes:
+            table.add_row(change.submission, change.juror, change.action, change.origin)
+        console.print(table)
+    else:
+        console.print("nothing to change")
+    loads = ", ".join(f"{name} {n}" for name, n in outcome.loads.items()) or "-"
+    console.print(f"{len(outcome.changes)} change(s); dossiers per juror: {loads}")
+
+
+@jury.command("assign")
+@click.argument("call")
+@click.option(
+    "--per-submission",
+    type=click.IntRange(min=1),
+    help="Jurors each handed-in dossier gets; only the missing places are filled.",
+)
+@click.option("--juror", help="Assign this juror (by name) by hand, with --submission.")
+@click.option("--submission", "submission", metavar="ID", help="The dossier of --juror.")
+@click.option("--remove", is_flag=True, help="Withdraw --juror from --submission instead.")
+@click.option("--by", "actor", help="Who assigns (default: the current user).")
+@click.pass_context
+def jury_assign(
+    ctx: click.Context,
+    call: str,
+    per_submission: int | None,
+    juror: str | None,
+    submission: str | None,
+    remove: bool,
+    actor: str | None,
+) -> None:
+    """Assign jurors to the handed-in dossiers of CALL, evenly and without conflicts.
+
+    `--per-submission N` fills every dossier up to N jurors, keeping earlier assignments;
+    `--juror NAME --submission ID` assigns one by hand (`--remove` withdraws).
+    """
+    from workbench import assignments
+    from workbench.errors import InputError
+
+    workspace = _workspace(ctx.find_root())
+    who = actor or getpass.getuser()
+    manual = juror is not None or submission is not None or remove
+    if manual and per_submission is not None:
+        raise InputError("give either --per-submission or --juror with --submission, not both")
+    if manual:
+        if juror is None or submission is None:
+            raise InputError("assigning by hand needs both --juror NAME and --submission ID")
+        outcome = assignments.assign_by_hand(workspace, call, juror, submission, who, remove=remove)
+    elif per_submission is not None:
+        outcome = assignments.auto_assign(workspace, call, per_submission, who)
+    else:
+        raise InputError("give --per-submission N, or --juror NAME --submission ID")
+    _changes(outcome, f"Assignments: {call}")
+
+
+@jury.command("rapporteur")
+@click.argument("call")
+@click.argument("submission")
+@click.argument("juror")
+@click.option("--by", "actor", help="Who names them (default: the current user).")
+@click.pass_context
+def jury_rapporteur(
+    ctx: click.Context, call: str, submission: str, juror: str, actor: str | None
+) -> None:
+    """Name JUROR, one of the dossier's assigned jurors, the rapporteur of SUBMISSION."""
+    from workbench import assignments
+
+    workspace = _workspace(ctx.find_root())
+    who = actor or getpass.getuser()
+    _changes(
+        assignments.name_rapporteur(workspace, call, submission, juror, who),
+        f"Rapporteurs: {call}",
+    )
+
+
+@jury.command("log")
+@click.argument("call")
+@click.pass_context
+def jury_log(ctx: click.Context, call: str) -> None:
+    """Every change of CALL's assignments and rapporteurs, oldest first (Paris time)."""
+    from rich.table import Table
+
+    from workbench import assignments
+
+    log = assignments.read(_workspace(ctx.find_root()), call, assignments.assignment_log)
+    table = Table(title=f"Assignment log: {call} (Europe/Paris)")
+    for column in ("at", "submission", "juror", "change", "origin", "by"):
+        table.add_column(column, overflow="fold")
+    for entry in log:
+        at = entry.at.strftime("%Y-%m-%d %H:%M:%S")
+        table.add_row(at, entry.submission, entry.juror, entry.action, entry.origin, entry.actor)
+    _console().print(table)
+
+
+@jury.command("remind")
+@click.argument("call")
+@click.option("--json", "as_json", is_flag=True, help="Print the reminders as JSON.")
+@click.pass_context
+def jury_remind(ctx: click.Context, call: str, as_json: bool) -> None:
+    """Per juror of CALL, the assigned dossiers still to score.
+
+    Personal links are not stored (only their hash is): `workbench jury renew` gives a
+    juror who lost theirs a new one.
+    """
+    from workbench import assignments
+
+    found = assignments.read(_workspace(ctx.find_root()), call, assignments.reminders)
+    if as_json:
+        rows = [{"id": r.juror.id, "name": r.juror.name, "to_score": r.to_score} for r in found]
+        click.echo(json.dumps({"call": call, "jurors": rows}))
+        return
+    console = _console()
+    for r in found:
+        if r.to_score:
+            console.print(f"{r.juror.name} (#{r.juror.id}): {len(r.to_score)} to score: "
+                          + ", ".join(r.to_score))  # fmt: skip
+        else:
+            console.print(f"{r.juror.name} (#{r.juror.id}): nothing left to score")
+    console.print(
+        "links are not stored: `workbench jury renew CALL JUROR` issues a juror a new one"
+    )
+
+
+@jury.command("renew")
+@click.argument("call")
+@click.argument("juror")
+@click.option(
+    "--port", default=server.DEFAULT_PORT, show_default=True, help="Port of `workbench serve`."
+)
+@click.pass_context
+def jury_renew(ctx: click.Context, call: str, juror: str, port: int) -> None:
+    """Give JUROR a new personal link; their old link stops opening anything."""
+    from workbench.assignments import renew_link
+    from workbench.jury import juror_link
+
+    found, token = renew_link(_workspace(ctx.find_root()), call, juror)
+    click.echo(f"juror {found.name} (#{found.id}) of {found.call}: old link revoked", err=True)
+    click.echo(juror_link(token, port))

@@ -8,7 +8,7 @@ revocation time is written once on an existing row.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -16,10 +16,12 @@ from sqlalchemy import select, update
 
 from workbench.tables import (
     AssignmentRow,
+    CallRow,
     JurorRow,
     JurorTokenRow,
     RapporteurRow,
     ScoreRow,
+    SubmissionRow,
     SynthesisRow,
     _utcnow,
 )
@@ -166,6 +168,43 @@ class JuryQueries:
             s.flush()
             return rows
 
+    def add_planned_assignments(
+        self,
+        call_id: str,
+        make: Callable[[set[tuple[int, str]]], Iterable[AssignmentChange]],
+        *,
+        origin: str,
+        actor: str,
+    ) -> list[AssignmentRow]:
+        """Append the changes `make(current pairs)` returns, read and written in one
+        transaction: two funders assigning at once cannot both fill the same places.
+        `make` raises to refuse, and then nothing is written."""
+        with self.session() as s:
+            # Locking the call's row queues concurrent plans on PostgreSQL; SQLite's
+            # BEGIN IMMEDIATE already serialises the whole transaction.
+            s.get(CallRow, call_id, with_for_update=True)
+            query = (
+                select(AssignmentRow.juror_id, AssignmentRow.submission_key, AssignmentRow.assigned)
+                .where(AssignmentRow.call_id == call_id)
+                .order_by(AssignmentRow.id)
+            )
+            latest = {(j, key): assigned for j, key, assigned in s.execute(query)}
+            current = {pair for pair, assigned in latest.items() if assigned}
+            rows = [
+                AssignmentRow(
+                    call_id=call_id,
+                    submission_key=change.submission_key,
+                    juror_id=change.juror_id,
+                    assigned=change.assigned,
+                    origin=origin,
+                    actor=actor,
+                )
+                for change in make(current)
+            ]
+            s.add_all(rows)
+            s.flush()
+            return rows
+
     def assignment_history(self, call_id: str) -> list[AssignmentRow]:
         """Every assignment change of a call, oldest first."""
         with self.session() as s:
@@ -182,6 +221,37 @@ class JuryQueries:
         for row in self.assignment_history(call_id):
             latest[(row.juror_id, row.submission_key)] = row.assigned
         return {pair for pair, assigned in latest.items() if assigned}
+
+    def juror_assignments(self, call_id: str, juror_id: int) -> set[str]:
+        """The submission keys a juror is assigned to now, in one statement."""
+        query = (
+            select(AssignmentRow.submission_key, AssignmentRow.assigned)
+            .where(AssignmentRow.call_id == call_id, AssignmentRow.juror_id == juror_id)
+            .order_by(AssignmentRow.id)
+        )
+        with self.session() as s:
+            latest = {key: assigned for key, assigned in s.execute(query)}  # later rows win
+        return {key for key, assigned in latest.items() if assigned}
+
+    def dossier_identities(self, call_id: str) -> list[tuple[str, str, str, str]]:
+        """(key, team, organisation, contact) of a call's registered submissions, in the
+        order they were first registered (key order at a tie): what a blind review hides,
+        and the order its dossier numbers follow."""
+        query = (
+            select(
+                SubmissionRow.key,
+                SubmissionRow.team,
+                SubmissionRow.organisation,
+                SubmissionRow.document,
+            )
+            .where(SubmissionRow.call_id == call_id)
+            .order_by(SubmissionRow.registered_at, SubmissionRow.key)
+        )
+        with self.session() as s:
+            return [
+                (key, team, organisation, str((document or {}).get("contact") or ""))
+                for key, team, organisation, document in s.execute(query)
+            ]
 
     # Rapporteurs and their syntheses
     def set_rapporteur(

@@ -18,7 +18,9 @@ from workbench.dashboards.pages.common import (
 from workbench.errors import NotFoundError
 
 if TYPE_CHECKING:
-    from workbench.jury import Juror
+    from collections.abc import Callable
+
+    from workbench.jury import Juror, JurorView
     from workbench.store import Store
 
 
@@ -61,6 +63,7 @@ def submission_page(ctx: Context, juror: Juror, token: str, key: str) -> None:
     from workbench.dossiers import current_state
     from workbench.html.render import energy_lines, reproduction_label
 
+    view, key = opened(ctx, juror, key)
     sub = ctx.store.submission(key)
     if sub is None or sub.call_id != ctx.call.id:
         raise NotFoundError(key)
@@ -75,13 +78,13 @@ def submission_page(ctx: Context, juror: Juror, token: str, key: str) -> None:
         page.main(
             ctx.call,
             juror,
-            sub,
+            view.dossier(sub, lang),
             record,
             paired_metrics(record),
             latest is not None,
             juror.has_conflict(key),
             page_link(token, lang=lang),
-            language_links(token, key),
+            language_links(token, view.ref(key)),
             lang,
         )
     )
@@ -101,15 +104,35 @@ def submission_page(ctx: Context, juror: Juror, token: str, key: str) -> None:
         if energy_fig is not None:
             show_figure(energy_fig)
     repro = ctx.store.latest_reproductions(ctx.call.id).get(key)
-    show_html(page.history(runs, reproduction_label(repro, lang), lang))
+    messages = [view.mask(key, (run.record or {}).get("message") or "") for run in runs]
+    show_html(page.history(runs, reproduction_label(repro, lang), lang, messages))
     scoring_form(ctx, juror, token, key)
     synthesis_form(ctx, juror, token, key)
     if latest is not None:
-        show_outputs(ctx, record)
+        show_outputs(ctx, record, lambda value: view.mask(key, value))
 
 
-def show_outputs(ctx: Context, record: dict[str, Any]) -> None:
-    """The applicant's outputs, sanitised; their figures drawn between HTML chunks."""
+def opened(ctx: Context, juror: Juror, ref: str) -> tuple[JurorView, str]:
+    """The juror's view and the dossier the address names: in a blind review by its
+    number only; with `review.assigned_only`, one of their assigned dossiers only."""
+    from workbench.jury import juror_view
+
+    view = juror_view(ctx.store, ctx.call, juror, reviews=False)
+    key = view.key_of(ref)
+    if key is None or not view.may_open(key):
+        raise NotFoundError(ref)
+    return view, key
+
+
+def show_outputs(
+    ctx: Context, record: dict[str, Any], mask: Callable[[Any], Any] | None = None
+) -> None:
+    """The applicant's outputs, sanitised; their figures drawn between HTML chunks.
+
+    `mask` withholds the team's names from every text, HTML and figure (a blind review).
+    """
+    from dataclasses import replace
+
     from workbench.dashboards.outputs import read_items
 
     page = macros("submission")
@@ -130,6 +153,8 @@ def show_outputs(ctx: Context, record: dict[str, Any]) -> None:
             chunk.clear()
 
     for item in items:
+        if mask is not None and item.kind in ("text", "html", "plotly"):
+            item = replace(item, content=mask(item.content))
         if item.cell != last_cell:
             chunk.append(CellMark(item.cell))
             last_cell = item.cell
