@@ -317,14 +317,19 @@ def test_a_double_forked_daemon_at_process_level_ends_with_its_run(
     marker = f"daemon-{uuid.uuid4().hex}"
     cell = DAEMON.replace("{marker}", marker)
     ref = notebook_submission(workspace, make_submission, "daemon", [(cell, []), (RECORD, [])])
-    record = run_submission(workspace, ref, isolation="process")
-    assert record.status == "succeeded", record.message
-    left = [
-        p.pid
-        for p in psutil.process_iter(["cmdline", "status"])
-        if marker in (p.info["cmdline"] or []) and p.info["status"] != psutil.STATUS_ZOMBIE
-    ]
-    assert left == []
+    try:
+        record = run_submission(workspace, ref, isolation="process")
+        assert record.status == "succeeded", record.message
+        left = [
+            p
+            for p in psutil.process_iter(["cmdline", "status"])
+            if marker in (p.info["cmdline"] or []) and p.info["status"] != psutil.STATUS_ZOMBIE
+        ]
+        assert [p.pid for p in left] == []
+    finally:
+        for proc in psutil.process_iter(["cmdline"]):  # a daemon that survived spins no more
+            if marker in (proc.info["cmdline"] or []):
+                proc.kill()
 
 
 FORKED_WORK = """

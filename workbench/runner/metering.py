@@ -303,7 +303,7 @@ class RunMeter:
     error: str | None = None
     _pid: int | None = None
     _cgroup: Any = None  # a runner.cgroups.RunCgroup
-    # pid -> (its parent's pid, its CPU seconds with its reaped children's), when last seen
+    # pid -> (parent pid, CPU seconds with its reaped children's) at the last sample
     _seen: dict[int, tuple[int, float]] = field(default_factory=dict)
     _ended: float = 0.0  # CPU seconds of tree processes that ended unreaped by the tree
     _tree_total: float = 0.0
@@ -359,17 +359,14 @@ class RunMeter:
     def _tree_cpu_seconds(self, procs: list[Any]) -> float:
         """The run's CPU seconds so far: its cgroup's counter, else its process tree's.
 
-        A tree process counts its own time and its reaped children's (the kernel's
-        `children_*` times), so a child that lived between two samples still counts once
-        its parent has waited for it. A process seen before and gone now, whose parent
-        is gone too (or never reaped it), keeps its last reading.
+        A tree process counts its own time and its reaped children's (`children_*`), so a
+        child that lived between two samples counts once its parent waited for it; one
+        gone whose live ancestors did not reap it keeps its last reading.
         """
         import psutil
 
-        if self._cgroup is not None:
-            cpu_seconds = self._cgroup.cpu_seconds()
-            if cpu_seconds is not None:
-                return float(cpu_seconds)
+        if self._cgroup is not None and (counted := self._cgroup.cpu_seconds()) is not None:
+            return float(counted)
         now: dict[int, tuple[int, float]] = {}
         for proc in procs:
             with contextlib.suppress(psutil.Error):
@@ -381,9 +378,8 @@ class RunMeter:
                 continue
             # Gone: its time went to the nearest live ancestor that waited for it, if any.
             for _ in range(len(self._seen)):  # bounded: a reused pid could make a loop
-                if parent in now or parent not in self._seen:
-                    break
-                parent = self._seen[parent][0]
+                if parent not in now and parent in self._seen:
+                    parent = self._seen[parent][0]
             if parent not in now:
                 self._ended += last
         self._seen = now
