@@ -8,6 +8,8 @@ also checked against fake cgroupfs trees, which need neither.
 from __future__ import annotations
 
 import os
+import shutil
+import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -21,8 +23,10 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from tests.conftest import TEST_CALL, MakeSubmission, requires_sandbox, write_yaml
 from workbench.batch import run_submission
-from workbench.runner import cgroups
+from workbench.runner import cgroups, isolation, launcher, zygote
 from workbench.runner.cgroups import CgroupLimits, CgroupsUnavailable, detect
+from workbench.runner.control import folder_bytes
+from workbench.runner.isolation import BubblewrapIsolation, Limits, isolation_levels
 from workbench.runner.metering import FakeMeter, set_process_meter
 from workbench.runner.records import RunRecord
 from workbench.validation import validate
@@ -394,3 +398,76 @@ def test_cgroup_join_writes_this_process_into_each_file(tmp_path: Path) -> None:
     files = [tmp_path / "a", tmp_path / "b"]
     cgroups.join([str(f) for f in files])
     assert [f.read_text() for f in files] == [str(os.getpid())] * 2
+
+
+# -- the wiring: who joins the cgroup, and the run folder's size ---------------------------
+
+
+def test_a_contained_kernel_joins_its_cgroup_instead_of_per_process_caps(tmp_path: Path) -> None:
+    limits = Limits(
+        memory_mb=512, cgroup=["/cg/memory/run/cgroup.procs", "/cg/pids/run/cgroup.procs"]
+    )
+    assert limits.cgroup == ("/cg/memory/run/cgroup.procs", "/cg/pids/run/cgroup.procs")
+    cmd = isolation_levels.get("process").kernel_command(["python", "-m", "k"], tmp_path, limits)
+    assert (
+        "--cgroup=/cg/memory/run/cgroup.procs" in cmd
+        and "--cgroup=/cg/pids/run/cgroup.procs" in cmd
+    )
+    assert not any(a.startswith(("--memory-mb", "--processes")) for a in cmd)
+    plain = isolation_levels.get("process").kernel_command(
+        ["python", "-m", "k"], tmp_path, Limits(memory_mb=512)
+    )
+    assert "--memory-mb=512" in plain and not any(a.startswith("--cgroup") for a in plain)
+    args = launcher.parse(cmd[4:])
+    assert args.cgroup == list(limits.cgroup) and args.memory_mb is None
+
+
+@requires_sandbox
+def test_a_sandboxed_kernel_joins_its_cgroup_before_bwrap(tmp_path: Path) -> None:
+    level = BubblewrapIsolation()
+    procs = (str(tmp_path / "cgroup.procs"),)
+    cmd = level.kernel_command(
+        [sys.executable, "-m", zygote.KERNEL_MODULE, "-f", "k.json"],
+        tmp_path,
+        Limits(memory_mb=512, tmp_size_mb=16, cgroup=procs),
+    )
+    bwrap = cmd.index(shutil.which(isolation.BWRAP) or isolation.BWRAP)
+    outer = launcher.parse(cmd[4 : bwrap + 1])  # its command: bwrap
+    assert outer.cgroup == list(procs)  # outside: the launcher inside cannot see /sys
+    inside = cmd[cmd.index("--chdir") :]
+    assert not any(a.startswith("--cgroup") for a in inside)
+    assert cmd[cmd.index("/tmp") - 3 : cmd.index("/tmp")] == ["--size", str(16 * 2**20), "--tmpfs"]
+    if level.fork is not None:  # as root, forked by the zygote: its child joins first
+        request = zygote.fork_request(cmd, {"cwd": str(tmp_path), "env": {}}, level.fork)
+        assert request is not None and request["sandbox"]["cgroup"] == list(procs)
+
+
+def test_folder_bytes_counts_each_file_once_and_follows_no_link(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "a").write_bytes(b"x" * 2**20)
+    os.link(tmp_path / "sub" / "a", tmp_path / "hardlink")
+    (tmp_path / "outside").symlink_to("/usr")
+    used = folder_bytes(tmp_path)
+    assert 2**20 <= used < 2 * 2**20
+
+
+DISK_FILL = """
+import time
+for i in range(8):
+    with open(f"part-{i}", "wb") as handle:
+        handle.write(b"x" * 8 * 2**20)
+time.sleep(30)
+"""
+
+
+@pytest.mark.kernel
+def test_a_run_writing_past_its_disk_limit_is_killed(
+    workspace: Workspace, make_submission: MakeSubmission
+) -> None:
+    ref = notebook_submission(
+        workspace, make_submission, "disk", [(DISK_FILL, []), (RECORD, [])], disk_limit_mb=32
+    )
+    record = run_submission(workspace, ref)
+    assert record.status == "kernel_died", record.message
+    assert record.error is not None and record.error.ename == "DiskLimitExceeded"
+    assert "disk limit of 32 MB" in record.message
