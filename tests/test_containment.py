@@ -471,3 +471,12 @@ def test_a_run_writing_past_its_disk_limit_is_killed(
     assert record.status == "kernel_died", record.message
     assert record.error is not None and record.error.ename == "DiskLimitExceeded"
     assert "disk limit of 32 MB" in record.message
+
+
+def test_every_final_status_has_its_label_french_first() -> None:
+    from workbench.i18n import TEXTS
+    from workbench.runner.records import FINAL_STATUSES, SETTLED_STATUSES
+
+    assert "out_of_memory" in SETTLED_STATUSES  # the team's notebook's doing: not run again
+    for status in FINAL_STATUSES:
+        assert list(TEXTS[f"status_{status}"]) == ["fr", "en"]
