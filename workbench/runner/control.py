@@ -220,7 +220,7 @@ class RunControl:
             return
         with contextlib.suppress(OSError):
             self.cgroup.kill()
-            self.out_of_memory = self.out_of_memory or self.cgroup.oom_kills() > 0
+        self.out_of_memory = self.out_of_memory or self.cgroup.oom_kills() > 0
         self.cgroup.remove()
 
     def _over_disk(self) -> bool:
