@@ -60,7 +60,21 @@ class Protocol(Document):
     country_iso_code: str = Field(default="FRA", pattern=r"^[A-Z]{3}$")
     pue: float = Field(default=1.0, ge=1.0, description="power usage effectiveness")
     time_limit_s: float = Field(default=600, gt=0, description="wall-clock limit of a whole run")
-    memory_limit_mb: int = Field(default=4096, gt=0)
+    memory_limit_mb: int = Field(
+        default=4096, gt=0, description="memory of the whole run: its processes and tmpfs"
+    )
+    pids_limit: int = Field(
+        default=1024, ge=16, description="processes and threads of the whole run at once"
+    )
+    tmp_size_mb: int = Field(
+        default=512, gt=0, description="size of each of the sandbox's private /tmp and /dev/shm"
+    )
+    disk_limit_mb: int = Field(
+        default=4096, gt=0, description="what a run may write in its run folder, all files"
+    )
+    cpu_limit: float | None = Field(
+        default=None, gt=0, description="cores' worth of CPU time a run may use (no quota: none)"
+    )
     isolation: IsolationLevel = "sandbox"
     tolerances: dict[str, Tolerance] = Field(default_factory=dict)
     default_tolerance: Tolerance = Field(default_factory=lambda: Tolerance(rel=1e-6))

@@ -187,6 +187,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "status_failed": {"fr": "échec", "en": "failed"},
     "status_timed_out": {"fr": "délai dépassé", "en": "timed out"},
     "status_kernel_died": {"fr": "noyau arrêté", "en": "kernel died"},
+    "status_out_of_memory": {"fr": "mémoire dépassée", "en": "out of memory"},
     "status_incomplete": {"fr": "incomplet", "en": "incomplete"},
     "status_running": {"fr": "en cours", "en": "running"},
     "status_not_run": {"fr": "non exécuté", "en": "not run"},

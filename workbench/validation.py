@@ -25,11 +25,26 @@ def _check_call(path: Path, report: ValidationReport) -> None:
 
     report.checked.append(str(path))
     try:
-        load_call(path)
+        call = load_call(path)
     except InvalidError as exc:
         report.problems += exc.problems
     except InputError as exc:
         report.problems.append(Problem(str(path), "-", str(exc)))
+    else:
+        _note_containment(path, call.protocol.isolation, report)
+
+
+def _note_containment(path: Path, level: str, report: ValidationReport) -> None:
+    """Say when this machine cannot give the call's runs a cgroup (limits then per process)."""
+    from workbench.runner.cgroups import unavailable_reason
+    from workbench.runner.isolation import isolation_levels
+
+    reason = unavailable_reason() if isolation_levels.get(level).contained else None
+    if reason is not None:
+        report.notes.append(
+            f"{path}: runs at isolation {level!r} get no cgroup on this machine ({reason}): "
+            "memory and process limits hold per process, not per run (docs/security.md)"
+        )
 
 
 def _check_submission(folder: Path, workspace: Workspace, report: ValidationReport) -> None:

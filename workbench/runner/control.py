@@ -17,12 +17,18 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from workbench.runner.records import CellTiming
+from workbench.runner.records import CellTiming, Containment
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from workbench.calls import Protocol
+    from workbench.runner.cgroups import RunCgroup
+    from workbench.runner.isolation import Isolation, Limits
     from workbench.runner.metering import RunMeter
 
 MB = 1024 * 1024
+DISK_CHECK_S = 1.0  # how often the watchdog measures what a run wrote in its folder
 ERROR_TEXT_MAX = 100_000  # characters of an error's message, and of its traceback
 
 
@@ -39,6 +45,22 @@ def kill_tree(pid: int) -> None:
     for proc in victims:
         with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
             proc.kill()
+
+
+def folder_bytes(folder: Path) -> int:
+    """Disk space used by the files under `folder` (links not followed, each inode once)."""
+    total, seen, stack = 0, set(), [str(folder)]
+    while stack:
+        with contextlib.suppress(OSError), os.scandir(stack.pop()) as entries:
+            for entry in entries:
+                with contextlib.suppress(OSError):
+                    info = entry.stat(follow_symlinks=False)
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(entry.path)
+                    elif (info.st_dev, info.st_ino) not in seen:
+                        seen.add((info.st_dev, info.st_ino))
+                        total += info.st_blocks * 512
+    return total
 
 
 def output_size(content: dict[str, Any]) -> int:
@@ -139,8 +161,72 @@ class RunControl:
     output: OutputBudget = field(default_factory=OutputBudget)
     # The phases that had a cell start: a figure needing a phase not in here is unknown.
     phases_ran: set[str] = field(default_factory=set)
+    # The run's own cgroup (runner.cgroups), removed with everything in it at the end.
+    cgroup: RunCgroup | None = None
+    containment: Containment | None = None
+    out_of_memory: bool = False
+    run_dir: Path | None = None
+    disk_limit_mb: int | None = None
+    disk_exceeded: bool = False
     _started: dict[int, tuple[str, float]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def contain(self, level: Isolation, protocol: Protocol, name: str, run_dir: Path) -> Limits:
+        """The kernel's limits; at a contained level, in a new cgroup of its own when possible.
+
+        Without cgroups (not root, read-only cgroupfs) the limits stay per process and the
+        record says why (`containment.reason`). The folder's size is watched either way.
+        """
+        from workbench.runner import cgroups
+        from workbench.runner.isolation import Limits
+
+        limits = Limits(memory_mb=protocol.memory_limit_mb, tmp_size_mb=protocol.tmp_size_mb)
+        reason = None
+        if level.contained:
+            wanted = cgroups.CgroupLimits(
+                memory_mb=protocol.memory_limit_mb,
+                pids=protocol.pids_limit,
+                cpus=protocol.cpu_limit,
+            )
+            try:
+                self.cgroup = cgroups.machine_cgroups().create(f"run-{name}", wanted)
+            except cgroups.CgroupsUnavailable as exc:
+                reason = str(exc)
+        if self.cgroup is not None:
+            limits = Limits(
+                memory_mb=limits.memory_mb,
+                tmp_size_mb=limits.tmp_size_mb,
+                cgroup=self.cgroup.procs_files,
+            )
+        elif not level.contained:
+            reason = f"isolation {level.name!r} applies no limits"
+        self.run_dir, self.disk_limit_mb = run_dir, protocol.disk_limit_mb
+        self.containment = Containment(
+            cgroup=self.cgroup.version if self.cgroup is not None else None,
+            reason=reason,
+            memory_mb=protocol.memory_limit_mb,
+            pids=protocol.pids_limit if self.cgroup is not None else None,
+            cpus=protocol.cpu_limit if self.cgroup is not None else None,
+            tmp_size_mb=protocol.tmp_size_mb if level.name == "sandbox" else None,
+            file_size_mb=limits.file_size_mb,
+            disk_mb=protocol.disk_limit_mb,
+            time_limit_s=protocol.time_limit_s,
+        )
+        return limits
+
+    def _release(self) -> None:
+        """Kill everything left in the run's cgroup, note an OOM kill, remove the cgroup."""
+        if self.cgroup is None:
+            return
+        with contextlib.suppress(OSError):
+            self.cgroup.kill()
+        self.out_of_memory = self.out_of_memory or self.cgroup.oom_kills() > 0
+        self.cgroup.remove()
+
+    def _over_disk(self) -> bool:
+        if self.run_dir is None or not self.disk_limit_mb:
+            return False
+        return folder_bytes(self.run_dir) > self.disk_limit_mb * MB
 
     def remaining(self, cell: Any = None) -> int:
         """Whole seconds left before the deadline (nbclient's timeouts are integers)."""
@@ -157,7 +243,7 @@ class RunControl:
         if self.kernel_pid is None:
             self.kernel_pid = client.km.provisioner.process.pid
             if self.meter is not None:
-                self.meter.attach(self.kernel_pid)
+                self.meter.attach(self.kernel_pid, self.cgroup)
         phases = cell_phases(cell)
         self.phases_ran.update(phases)
         if self.meter is not None:
@@ -204,6 +290,8 @@ class RunControl:
         with self._lock:
             if self.kernel_pid is not None:
                 kill_tree(self.kernel_pid)
+            if self.cgroup is not None:
+                self.cgroup.kill()  # daemons that left the tree, forks racing the kill
 
     @contextlib.contextmanager
     def executing(self) -> Iterator[None]:
@@ -235,7 +323,16 @@ class RunControl:
             # The deadline moves on while the run waits for a slot: look again when woken.
             # Before its first cell the kernel's pid is not known yet (its start is bounded
             # by nbclient's start-up timeout): wait for something to kill.
-            while not done.wait(max(0.0, self.deadline - time.monotonic())):
+            # It also measures the run folder every DISK_CHECK_S (a quota on all its files).
+            def pause() -> float:
+                left = max(0.0, self.deadline - time.monotonic())
+                return min(left, DISK_CHECK_S) if self.disk_limit_mb else left
+
+            while not done.wait(pause()):
+                if self._over_disk():
+                    self.disk_exceeded = True
+                    self.kill()
+                    return
                 if self.waiting or self.kernel_pid is None:
                     if done.wait(0.5):
                         return
@@ -252,3 +349,4 @@ class RunControl:
             done.set()
             thread.join()
             self.kill()  # nothing the notebook started outlives its run
+            self._release()

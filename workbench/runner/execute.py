@@ -165,7 +165,7 @@ def execute_submission(
 
     import papermill
 
-    from workbench.runner.isolation import Limits, isolation_levels
+    from workbench.runner.isolation import isolation_levels
 
     level = isolation_levels.get(isolation or call.protocol.isolation)
     level.check()
@@ -197,11 +197,6 @@ def execute_submission(
     from workbench.runner import engine
 
     engine.register()
-    limits = Limits(memory_mb=call.protocol.memory_limit_mb)
-    config = Config()
-    config.WorkbenchKernelManager.isolation_name = level.name
-    config.WorkbenchKernelManager.run_dir = str(run_dir)
-    config.WorkbenchKernelManager.limits_json = json.dumps(limits.__dict__)
     begin = time.monotonic()
     control = RunControl(
         deadline=begin + call.protocol.time_limit_s,
@@ -209,6 +204,12 @@ def execute_submission(
         unmeasured="the kernel did not start" if metered else "metering turned off",
         slot=slot,
     )
+    # The run's own cgroup when it can have one; the watchdog removes it at the end.
+    limits = control.contain(level, call.protocol, run_id, run_dir)
+    config = Config()
+    config.WorkbenchKernelManager.isolation_name = level.name
+    config.WorkbenchKernelManager.run_dir = str(run_dir)
+    config.WorkbenchKernelManager.limits_json = json.dumps(limits.__dict__)
     raised: BaseException | None = None
     with (run_dir / OUTPUT_LOG).open("w", encoding="utf-8") as log_file, control.watchdog():
         try:
@@ -241,6 +242,7 @@ def execute_submission(
             "duration_s": round(duration, 3),
             "cells": sorted(control.cells, key=lambda c: c.start),
             "flags": _flags(run_dir, control),
+            "containment": control.containment,
         }
     )
     (run_dir / RECORD_FILE).write_text(record.model_dump_json(indent=2), encoding="utf-8")

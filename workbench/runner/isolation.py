@@ -56,6 +56,14 @@ class Limits:
     memory_mb: int
     file_size_mb: int = 1024
     processes: int = 4096  # counts threads too, per user: keep room for BLAS pools
+    tmp_size_mb: int = 512  # each of the sandbox's private /tmp and /dev/shm
+    # The run's cgroup (`cgroup.procs` files the kernel joins first, see runner.cgroups):
+    # it bounds memory and processes for the whole run, so the per-process memory and
+    # per-user process limits are not applied on top.
+    cgroup: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "cgroup", tuple(self.cgroup))  # a list when read from JSON
 
 
 class Isolation:
@@ -66,6 +74,8 @@ class Isolation:
     """
 
     name: ClassVar[str]
+    # Whether a run at this level gets its own cgroup with the call's limits (as root).
+    contained: ClassVar[bool] = False
 
     def check(self) -> None:
         """Raise `SandboxError` when this level cannot be provided here."""
@@ -122,12 +132,19 @@ def launcher_command(cmd: list[str], run_dir: Path, *options: str) -> list[str]:
 
 
 def _limit_options(limits: Limits, processes: int) -> list[str]:
+    if limits.cgroup:  # the run's cgroup bounds memory and processes (runner.cgroups)
+        return [f"--file-size-mb={limits.file_size_mb}", "--scrub-env"]
     return [
         f"--memory-mb={limits.memory_mb}",
         f"--file-size-mb={limits.file_size_mb}",
         f"--processes={processes}",
         "--scrub-env",
     ]
+
+
+def _cgroup_options(limits: Limits) -> list[str]:
+    """The launcher's options that make the kernel join the run's cgroup before it starts."""
+    return [f"--cgroup={path}" for path in limits.cgroup]
 
 
 class NoIsolation(Isolation):
@@ -139,9 +156,11 @@ class NoIsolation(Isolation):
 
 class ProcessIsolation(Isolation):
     name = "process"
+    contained = True
 
     def kernel_command(self, cmd: list[str], run_dir: Path, limits: Limits) -> list[str]:
-        return launcher_command(cmd, run_dir, *_limit_options(limits, limits.processes))
+        options = [*_cgroup_options(limits), *_limit_options(limits, limits.processes)]
+        return launcher_command(cmd, run_dir, *options)
 
 
 # The bubblewrap program, looked up on PATH (tests point it at a missing one).
@@ -152,7 +171,6 @@ SANDBOX_UID = 65534
 SANDBOX_GID = 65534
 # nobody runs only sandboxed kernels, so this caps all of them together (threads too).
 SANDBOX_MAX_PROCESSES = 1024
-TMP_SIZE_MB = 512  # the private /tmp is memory: bound it
 CONNECTION_FILE = "kernel.json"
 # The connection file and the sockets (`kernel-1` ... `kernel-5`) live in a folder of their
 # own, never the run folder: the kernel may bind there until it is ready, then (as root)
@@ -312,6 +330,10 @@ class SandboxFork:
     env: dict[str, str]
     cwd: str
     launcher: list[str]
+    # The run's cgroup, joined before bwrap starts, and the command's prefix that joins it
+    # when the kernel is exec'd instead (the launcher inside cannot see /sys).
+    cgroup: tuple[str, ...] = ()
+    outer: tuple[str, ...] = ()
 
 
 class BubblewrapIsolation(Isolation):
@@ -322,6 +344,7 @@ class BubblewrapIsolation(Isolation):
     """
 
     name = "sandbox"
+    contained = True
 
     def __init__(self) -> None:
         self._socket_dir: Path | None = None  # the connection file's and sockets' folder
@@ -399,8 +422,8 @@ class BubblewrapIsolation(Isolation):
         mounts = _system_mounts()
         # tmpfs first: the Python environment, the run folder and the socket folder may all
         # live under /tmp (a checkout there), and a later mount hides what is under it.
-        mounts.tmpfs("/tmp", "1777", TMP_SIZE_MB)
-        mounts.tmpfs("/dev/shm", "1777", TMP_SIZE_MB)
+        mounts.tmpfs("/tmp", "1777", limits.tmp_size_mb)
+        mounts.tmpfs("/dev/shm", "1777", limits.tmp_size_mb)
         for root in python_roots():
             mounts.bind(root)
         options = _limit_options(limits, min(limits.processes, SANDBOX_MAX_PROCESSES))
@@ -418,12 +441,20 @@ class BubblewrapIsolation(Isolation):
         bwrap = [_bwrap_path(), *_namespace_args(privileged), *mounts.args]
         env = self._environment()
         launcher = launcher_command(cmd, run_dir, *options)
+        outer = _outer_join(limits)
         if privileged:
-            self.fork = SandboxFork(bwrap=bwrap, env=env, cwd=str(run_dir), launcher=launcher)
+            self.fork = SandboxFork(
+                bwrap=bwrap,
+                env=env,
+                cwd=str(run_dir),
+                launcher=launcher,
+                cgroup=limits.cgroup,
+                outer=tuple(outer),
+            )
         env_args = ["--clearenv"]
         for key, value in sorted(env.items()):
             env_args += ["--setenv", key, value]
-        return [*bwrap, *env_args, "--chdir", str(run_dir), "--", *launcher]
+        return [*outer, *bwrap, *env_args, "--chdir", str(run_dir), "--", *launcher]
 
     def cleanup(self, run_dir: Path) -> None:
         if self._socket_dir is not None:
@@ -435,6 +466,13 @@ class BubblewrapIsolation(Isolation):
         if run_dir.is_dir():
             # jupyter_client marks the folder of a connection file sticky; a run folder isn't.
             os.chmod(run_dir, stat.S_IMODE(run_dir.stat().st_mode) & ~stat.S_ISVTX)
+
+
+def _outer_join(limits: Limits) -> list[str]:
+    """A launcher that joins the run's cgroup, then execs bwrap; nothing without a cgroup."""
+    if not limits.cgroup:
+        return []
+    return [sys.executable, "-I", "-m", "workbench.runner.launcher", *_cgroup_options(limits), "--"]
 
 
 class IsolationRegistry:

@@ -16,6 +16,7 @@ import os
 import resource
 import sys
 
+from workbench.runner.cgroups import join
 from workbench.runner.isolation import allowed_env
 
 MB = 1024 * 1024
@@ -45,6 +46,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--file-size-mb", type=int)
     parser.add_argument("--processes", type=int)
     parser.add_argument("--scrub-env", action="store_true")
+    parser.add_argument(
+        "--cgroup",
+        action="append",
+        default=[],
+        help="a run cgroup's cgroup.procs file to join first (as root; repeated in cgroup v1)",
+    )
     parser.add_argument("--user", help="UID:GID to become before the kernel starts (as root)")
     parser.add_argument("--log", help="file that receives the kernel's own stdout and stderr")
     parser.add_argument("command", nargs=argparse.REMAINDER)
@@ -61,6 +68,10 @@ def prepare(args: argparse.Namespace, env: dict[str, str]) -> dict[str, str]:
     Shared by `main`, which then execs the command, and by the kernel zygote's forked
     children (`workbench.runner.zygote`), which start the kernel in-process instead.
     """
+    if args.cgroup:
+        # First, while still root: whatever the kernel forks from now on is in the run's
+        # cgroup, under its limits, metered and killed with it.
+        join(args.cgroup)
     if args.memory_mb:
         _set_limit(resource.RLIMIT_AS, args.memory_mb * MB)
     if args.file_size_mb:

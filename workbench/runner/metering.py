@@ -11,9 +11,12 @@ How a run's energy is obtained:
    process and is shared by every run of a batch. No codecarbon scheduler or thread is
    ever started: the runner drives the readings.
 2. Each run has a `RunMeter` that samples every half second, and at every cell boundary,
-   (a) the machine energy since its last sample and (b) the CPU time of its own kernel
-   process tree (psutil). The machine's CPU energy of the interval is apportioned by the
-   tree's share of the machine's busy CPU time; RAM energy by the tree's share of memory.
+   (a) the machine energy since its last sample and (b) the CPU time of the run: its
+   cgroup's CPU counter when it has one (`runner.cgroups`: every process the run ever
+   had, however short-lived or far reparented), else its kernel process tree's (psutil),
+   children already reaped included (their parents' `children_user`/`children_system`).
+   The machine's CPU energy of the interval is apportioned by the run's share of the
+   machine's busy CPU time; RAM energy by the tree's share of memory.
    Two runs at once therefore do not count each other's work, whether they share a
    process (a local batch) or not.
 3. The interval's energy goes to the phases of the cell running at the end of the interval
@@ -299,7 +302,11 @@ class RunMeter:
     cpu_seconds: float = 0.0
     error: str | None = None
     _pid: int | None = None
-    _seen: dict[int, float] = field(default_factory=dict)
+    _cgroup: Any = None  # a runner.cgroups.RunCgroup
+    # pid -> (parent pid, CPU seconds with its reaped children's) at the last sample
+    _seen: dict[int, tuple[int, float]] = field(default_factory=dict)
+    _ended: float = 0.0  # CPU seconds of tree processes that ended unreaped by the tree
+    _tree_total: float = 0.0
     _last_machine: tuple[float, float] = (0.0, 0.0)
     _last_busy: float = 0.0
     _last_own: float = 0.0
@@ -317,10 +324,11 @@ class RunMeter:
         while not self._stop.wait(self.interval_s):
             self.sample()
 
-    def attach(self, pid: int) -> None:
-        """The kernel's pid, known once it has started."""
+    def attach(self, pid: int, cgroup: Any = None) -> None:
+        """The kernel's pid, known once it has started, and the run's cgroup if it has one."""
         with self._lock:
             self._pid = pid
+            self._cgroup = cgroup
 
     def enter_phase(self, phases: str | Sequence[str]) -> None:
         """A cell of `phases` starts: what ran until now belongs to the previous cell's phases.
@@ -349,14 +357,35 @@ class RunMeter:
             return []
 
     def _tree_cpu_seconds(self, procs: list[Any]) -> float:
+        """The run's CPU seconds so far: its cgroup's counter, else its process tree's.
+
+        A tree process counts its own time and its reaped children's (`children_*`), so a
+        child that lived between two samples counts once its parent waited for it; one
+        gone whose live ancestors did not reap it keeps its last reading.
+        """
         import psutil
 
+        if self._cgroup is not None and (counted := self._cgroup.cpu_seconds()) is not None:
+            return float(counted)
+        now: dict[int, tuple[int, float]] = {}
         for proc in procs:
             with contextlib.suppress(psutil.Error):
                 cpu = proc.cpu_times()
-                # Processes that ended keep the last CPU time they were seen with.
-                self._seen[proc.pid] = max(self._seen.get(proc.pid, 0.0), cpu.user + cpu.system)
-        return sum(self._seen.values())
+                own = cpu.user + cpu.system + cpu.children_user + cpu.children_system
+                now[proc.pid] = (proc.ppid(), own)
+        for pid, (parent, last) in self._seen.items():
+            if pid in now:
+                continue
+            # Gone: its time went to the nearest live ancestor that waited for it, if any.
+            for _ in range(len(self._seen)):  # bounded: a reused pid could make a loop
+                if parent not in now and parent in self._seen:
+                    parent = self._seen[parent][0]
+            if parent not in now:
+                self._ended += last
+        self._seen = now
+        # Never backwards: a reaped child's time may reach its parent a sample late.
+        self._tree_total = max(self._tree_total, self._ended + sum(v for _, v in now.values()))
+        return self._tree_total
 
     def _tree_rss_share(self, procs: list[Any]) -> float:
         import psutil

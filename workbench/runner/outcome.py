@@ -1,7 +1,8 @@
 """How a run ended: its status, its error and the message shown, from what the runner saw.
 
 Only the kernel's real ends become a team's status: a cell error (`failed`), the kernel
-dying (`kernel_died`), a time limit (`timed_out`), an early stop (`incomplete`). Anything
+dying (`kernel_died`), a time limit (`timed_out`), the run's memory limit (`out_of_memory`:
+its cgroup's OOM killer ended the kernel or a child), an early stop (`incomplete`). Anything
 else that went wrong is the runner's own fault: status `error`, never the team's.
 """
 
@@ -123,6 +124,17 @@ def classify(
         return Outcome("timed_out", None, "the run exceeded the call's time limit and was killed")
     if exc is not None and kernel_end(exc) == "timed_out":
         return Outcome("timed_out", None, "the run exceeded the call's time limit")
+    limits = control.containment
+    if control.out_of_memory:
+        # Whatever the notebook made of it (a dead kernel, a child's error, a swallowed
+        # failure): the run reached its memory limit and lost a process to it.
+        limit = f" of {limits.memory_mb} MB" if limits is not None else ""
+        message = f"the run exceeded its memory limit{limit}; the OOM killer ended a process"
+        return Outcome("out_of_memory", RunError(ename="OutOfMemory", evalue=message), message)
+    if control.disk_exceeded:
+        limit = f" of {limits.disk_mb} MB" if limits is not None else ""
+        message = f"the run wrote more than its disk limit{limit} in its folder and was killed"
+        return Outcome("kernel_died", RunError(ename="DiskLimitExceeded", evalue=message), message)
     if exc is not None and kernel_end(exc) == "kernel_died":
         message = f"the kernel died: {type(exc).__name__}: {exc}"[:500]
         return Outcome("kernel_died", RunError(ename=type(exc).__name__, evalue=str(exc)), message)

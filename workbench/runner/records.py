@@ -15,12 +15,15 @@ from workbench.runner.metering import Energy
 # `error` is the runner's own fault (a bug, an unreadable executed notebook): the team's
 # notebook is not to blame, and the run says nothing about it. `abandoned`: its coordinator
 # ended (killed) while it was `running`; the next batch marks it so and runs it again.
+# `out_of_memory`: the run's cgroup hit its memory limit and the kernel's OOM killer ended
+# one of its processes (the kernel or a child), which the team's notebook is to blame for.
 Status = Literal[
     "running",
     "succeeded",
     "failed",
     "timed_out",
     "kernel_died",
+    "out_of_memory",
     "incomplete",
     "error",
     "abandoned",
@@ -30,6 +33,7 @@ FINAL_STATUSES: tuple[Status, ...] = (
     "failed",
     "timed_out",
     "kernel_died",
+    "out_of_memory",
     "incomplete",
     "error",
     "abandoned",
@@ -126,6 +130,22 @@ class CellTiming(BaseModel):
     end: float
 
 
+class Containment(BaseModel):
+    """The limits a run ran under, and whether they held for the run or per process."""
+
+    cgroup: Literal["v1", "v2"] | None = Field(
+        description="the run's own cgroup (its version), or None: limits per process only"
+    )
+    reason: str | None = Field(default=None, description="why the run had no cgroup")
+    memory_mb: int
+    pids: int | None = None
+    cpus: float | None = None
+    tmp_size_mb: int | None = None
+    file_size_mb: int
+    disk_mb: int | None = None
+    time_limit_s: float
+
+
 class RunScore(BaseModel):
     """The primary metric recomputed by the workbench from the recorded predictions."""
 
@@ -169,6 +189,7 @@ class RunRecord(BaseModel):
     coordinator: str | None = Field(
         default=None, description="the process that stored it `running` (`coordinator_id`)"
     )
+    containment: Containment | None = None
 
     def summary(self) -> dict[str, Any]:
         """The JSON face of a run: `workbench run --json` prints this."""

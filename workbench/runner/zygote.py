@@ -116,7 +116,7 @@ def _child(
     """In the forked child: become the run's kernel, then exit; never returns."""
     code = 1
     try:
-        from workbench.runner import launcher
+        from workbench.runner import cgroups, launcher
 
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -132,6 +132,9 @@ def _child(
         parent = zygote_pid
         if sandbox is not None:
             _die_with(zygote_pid)
+            # Before bwrap: the sandbox, its placeholder and the kernel are all in the
+            # run's cgroup (the launcher inside cannot reach /sys to join it).
+            cgroups.join(sandbox.get("cgroup") or ())
             parent = _enter_sandbox(sandbox)  # returns in a child born inside it
         os.chdir(cwd)
         env = launcher.prepare(args, env)
@@ -549,14 +552,19 @@ def fork_request(
 
     from workbench.runner import launcher
 
-    if sandbox is not None and cmd[: len(sandbox.bwrap)] == sandbox.bwrap:
+    outer = list(sandbox.outer) if sandbox is not None else []
+    if sandbox is not None and cmd[: len(outer) + len(sandbox.bwrap)] == outer + sandbox.bwrap:
         shell = shutil.which("sh", path="/usr/bin:/bin")
         if cmd[-len(sandbox.launcher) :] != sandbox.launcher or shell is None:
             return None
         request = fork_request(sandbox.launcher, {"cwd": sandbox.cwd, "env": sandbox.env})
         if request is not None:
             ready = "echo ready && exec sleep infinity"
-            request["sandbox"] = {"bwrap": sandbox.bwrap, "placeholder": [shell, "-c", ready]}
+            request["sandbox"] = {
+                "bwrap": sandbox.bwrap,
+                "placeholder": [shell, "-c", ready],
+                "cgroup": list(sandbox.cgroup),
+            }
         return request
     if cmd[:4] != [sys.executable, *LAUNCHER]:
         return None
