@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from workbench.errors import InvalidError, NotFoundError, Problem
-from workbench.runner.records import RunRecord, new_run_id
+from workbench.runner.records import KernelEnvironment, RunRecord, new_run_id
 from workbench.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -65,6 +65,7 @@ def run_submission(
         for note in submission_notes(folder, sub, call):
             on_note(note)
     check_isolation(isolation or call.protocol.isolation)
+    environment = call_environment(workspace, call)
     with open_store(workspace.db_url) as store:
         store.register(call, sub)
         record = execute_submission(
@@ -75,9 +76,38 @@ def run_submission(
             isolation=isolation,
             kernel_name=kernel_name,
             on_start=store.start_run,
+            environment=environment,
         )
         store.finish_run(record)
     return record
+
+
+def call_environment(workspace: Workspace, call: Call) -> KernelEnvironment | None:
+    """The built environment of the call's kernels; None: the workbench's own.
+
+    Refuses (nothing stored, nothing run) a declared environment that is not built.
+    """
+    from workbench import environments
+
+    root = environments.default_root(workspace.root)
+    return environments.kernel_environment(call, workspace.calls_dir, root)
+
+
+def _environment_wire(workspace: Workspace, call: Call) -> dict[str, Any] | None:
+    """What a worker needs to build or verify the call's environment (see `runner.wire`)."""
+    from workbench import environments
+
+    spec = environments.declared(call, workspace.calls_dir)
+    if spec is None:
+        return None
+    lock = environments.read_lock(spec, environments.default_root(workspace.root))
+    if lock is None:
+        raise environments.not_built(call.id)
+    return {
+        "declared": spec.to_wire(),
+        "lock": lock,
+        "lock_sha256": environments.lock_sha256(lock),
+    }
 
 
 def check_isolation(level: str) -> None:
@@ -100,6 +130,8 @@ class Job:
     repeat: int = 1  # which of the submission's `repeats` runs this is, from 1
     repeats: int = 1
     input_sha256: str = ""
+    environment: KernelEnvironment | None = None  # the call's; None: the workbench's own
+    environment_wire: dict[str, Any] | None = None  # how a worker gets the same one
 
     @property
     def label(self) -> str:
@@ -118,12 +150,19 @@ class BatchPlan:
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
-def input_sha256(folder: Path, sub: Submission, kernel_name: str) -> str:
-    """The input fingerprint a run of this submission will have (notebook, parameters, data)."""
+def input_sha256(
+    folder: Path,
+    sub: Submission,
+    kernel_name: str,
+    environment: KernelEnvironment | None = None,
+) -> str:
+    """The input fingerprint a run of this submission will have (notebook, parameters, data,
+    the call's environment's lock)."""
     from workbench.runner.execute import fingerprint
 
     data = {item.path: item.sha256 for item in sub.data}
-    return fingerprint(folder / sub.notebook, sub.parameters, data, kernel_name).input_sha256
+    notebook = folder / sub.notebook
+    return fingerprint(notebook, sub.parameters, data, kernel_name, environment).input_sha256
 
 
 def plan_batch(
@@ -146,6 +185,8 @@ def plan_batch(
     from workbench.submissions import validate_submission
 
     call = workspace.call(call_id)
+    environment = call_environment(workspace, call)
+    wire_env = _environment_wire(workspace, call) if environment is not None else None
     wanted = set(only)
     folders = workspace.submission_dirs(call_id)
     unknown = wanted - {f.name for f in folders}
@@ -169,7 +210,7 @@ def plan_batch(
         if state_of(states.get(key), sub.state) == "draft":
             plan.skipped.append((key, "draft: not submitted yet"))
             continue
-        sha = input_sha256(folder, sub, kernel_name)
+        sha = input_sha256(folder, sub, kernel_name, environment)
         done = settled.get((key, sha), 0)
         if done >= repeats:
             times = "" if repeats == 1 else f" {done} times"
@@ -178,7 +219,19 @@ def plan_batch(
         store.register(call, sub)
         pending.append(
             [
-                Job(folder, sub, call, new_run_id(), isolation, kernel_name, n, repeats, sha)
+                Job(
+                    folder,
+                    sub,
+                    call,
+                    new_run_id(),
+                    isolation,
+                    kernel_name,
+                    n,
+                    repeats,
+                    sha,
+                    environment,
+                    wire_env,
+                )
                 for n in range(done + 1, repeats + 1)
             ]
         )
@@ -250,8 +303,13 @@ class LocalExecutor(Executor):
         import threading
         from concurrent.futures import ThreadPoolExecutor, as_completed
 
+        from workbench.runner import zygote
         from workbench.runner.execute import execute_submission
 
+        if zygote.enabled():
+            # A call's environment has a zygote of its own; it imports while runs start.
+            for python in {job.environment.interpreter for job in jobs if job.environment}:
+                zygote.shared_zygote(python)
         slot = threading.BoundedSemaphore(self.workers)
         # Runs start in the plan's order (its interleaving is what makes repeats fair):
         # each waits for the previous one's start, which comes before its kernel's.
@@ -278,6 +336,7 @@ class LocalExecutor(Executor):
                     run_id=job.run_id,
                     on_start=on_start,
                     slot=slot,
+                    environment=job.environment,
                 )
             finally:
                 starts[index].set()  # also when it failed before starting
@@ -321,6 +380,7 @@ class DaskExecutor(Executor):
             ) from exc
         try:
             _check_workers(client, {job.isolation or job.call.protocol.isolation for job in jobs})
+            _check_worker_environments(client, [job.environment_wire for job in jobs])
             futures = {}
             for job in jobs:  # submitted in the plan's order, which Dask's priorities keep
                 payload = wire.ship(
@@ -330,6 +390,7 @@ class DaskExecutor(Executor):
                     run_id=job.run_id,
                     isolation=job.isolation,
                     kernel_name=job.kernel_name,
+                    environment=job.environment_wire,
                 )
                 future = client.submit(wire.remote_execute, payload, key=f"workbench-{job.run_id}")
                 futures[future] = job
@@ -371,6 +432,24 @@ def _check_workers(client: Any, levels: set[str]) -> None:
     ]
     if refused:
         raise SandboxError("; ".join(refused))
+
+
+def _check_worker_environments(client: Any, wires: list[dict[str, Any] | None]) -> None:
+    """Refuse a batch, before any task, when a worker's build of the call's environment
+    has another lock than this one's (each worker builds it once, from this lock)."""
+    from workbench.errors import ExecutionError
+    from workbench.runner.wire import worker_environment_failure
+
+    distinct = {wire["lock_sha256"]: wire for wire in wires if wire is not None}
+    for wire in distinct.values():
+        answers = client.run(worker_environment_failure, wire)
+        refused = [
+            f"worker {address}: {message}"
+            for address, message in sorted(answers.items())
+            if message is not None
+        ]
+        if refused:
+            raise ExecutionError("; ".join(refused) + "; nothing ran")
 
 
 class ExecutorRegistry:
