@@ -66,8 +66,8 @@ class Environment(Document):
     )
     lock: str | None = Field(
         default=None,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$",
-        description="a lock file beside the call file",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_\-]*\.lock$",
+        description="a lock file beside the call file, e.g. `diat.lock`",
     )
 
     @model_validator(mode="after")

@@ -141,7 +141,8 @@ def interpreter(folder: Path) -> Path:
 
 def find(spec: Declared, root: Path) -> KernelEnvironment | None:
     """The built environment for `spec` under `root`, or None when it is not built."""
-    folder = root / spec.key
+    # The folder's real path (not the venv's interpreter link): what the sandbox mounts.
+    folder = root.resolve() / spec.key
     python, lock_file = interpreter(folder), folder / LOCK_FILE
     if not (lock_file.is_file() and python.exists()):
         return None
@@ -254,7 +255,8 @@ class Built:
 
 def build(spec: Declared, root: Path, *, log: Callable[[str], None] | None = None) -> Built:
     """Build the environment for `spec` under `root`, or find it built; write its lock."""
-    folder = root / spec.key
+    root.mkdir(parents=True, exist_ok=True)
+    folder = root.resolve() / spec.key
     with _exclusive(root / f".{spec.key}.build"):
         found = find(spec, root)
         if found is not None:
@@ -382,8 +384,12 @@ def missing_modules(python: str, modules: list[str]) -> set[str]:
     return set(json.loads(_run(cmd, "checking the notebook's imports", None)))
 
 
+OWN = "the workbench's own environment"
+CALLS = "the call's environment"
+
+
 def import_problems(
-    notebook: Path, nb: Any, folder: Path, environment: KernelEnvironment
+    notebook: Path, nb: Any, folder: Path, python: str, provider: str = CALLS
 ) -> list[Problem]:
     """One problem per module the notebook imports and the environment lacks.
 
@@ -397,7 +403,7 @@ def import_problems(
         and not (folder / f"{name}.py").is_file()
         and not (folder / name).is_dir()
     ]
-    missing = missing_modules(environment.interpreter, [name for _, name in imports])
+    missing = missing_modules(python, [name for _, name in imports])
     reported: set[str] = set()
     problems = []
     for index, name in imports:
@@ -407,7 +413,7 @@ def import_problems(
                 Problem(
                     str(notebook),
                     f"cell {index}",
-                    f"imports {name}, which the call's environment does not provide",
+                    f"imports {name}, which {provider} does not provide",
                 )
             )
     return problems
@@ -416,24 +422,25 @@ def import_problems(
 def check_imports(
     folder: Path, notebook: Path, call: Call, calls_dir: Path, root: Path
 ) -> list[Problem]:
-    """A submission's imports against its call's environment (nothing when it has none).
+    """A submission's imports against its call's environment, or the workbench's own.
 
     An environment declared but not built is itself the problem: nothing can run.
     """
     from workbench.notebooks import read_notebook
 
     spec = declared(call, calls_dir)
-    if spec is None:
-        return []
-    environment = find(spec, root)
-    if environment is None:
-        where = str(calls_dir / f"{call.id}.yaml")
-        return [Problem(where, "protocol.environment", str(not_built(call.id)))]
+    python, provider = sys.executable, OWN
+    if spec is not None:
+        environment = find(spec, root)
+        if environment is None:
+            where = str(calls_dir / f"{call.id}.yaml")
+            return [Problem(where, "protocol.environment", str(not_built(call.id)))]
+        python, provider = environment.interpreter, CALLS
     try:
         nb = read_notebook(notebook)
     except InputError:
         return []  # an unreadable notebook is reported by the parameters' check
-    return import_problems(notebook, nb, folder, environment)
+    return import_problems(notebook, nb, folder, python, provider)
 
 
 def own_environment_note(call: Call, call_file: Path) -> str | None:

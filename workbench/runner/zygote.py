@@ -10,13 +10,12 @@ environment and log exactly as `workbench.runner.launcher` would, then starts th
 application in-process instead of exec'ing a new interpreter.
 
 Only a command that the launcher would end by exec'ing `python -m ipykernel_launcher`
-with this interpreter, or with a call's environment's (`workbench.environments`), is
-forked, by one zygote per interpreter; anything else (another kernel, another Python)
-is started as before. A bubblewrap sandbox's kernel is forked into the sandbox: see
-`_enter_sandbox`. A child whose final environment asks the
-interpreter for something the zygote's start-up did not have (a `PYTHON*` variable,
-a hash seed) execs the kernel the ordinary way. Set `WORKBENCH_FORK_KERNELS=0` to
-never fork.
+with this interpreter or a call's environment's is forked (one zygote per interpreter);
+anything else (another kernel, another Python) is started as before. A bubblewrap
+sandbox's kernel is forked into the sandbox: see `_enter_sandbox`. A child whose final
+environment asks the interpreter for something the zygote's start-up did not have (a
+`PYTHON*` variable, a hash seed) execs the kernel the ordinary way. Set
+`WORKBENCH_FORK_KERNELS=0` to never fork.
 
 The zygote runs in its own session with a scrubbed environment, so it holds no secret
 of the coordinator's. It exits when the coordinator's end of its socket closes, and
@@ -71,7 +70,7 @@ LAUNCHER = ["-I", "-m", "workbench.runner.launcher"]
 DISABLE_ENV = "WORKBENCH_FORK_KERNELS"
 SPAWN_TIMEOUT_S = 30.0
 PR_SET_PDEATHSIG = 1
-ENVIRONMENT_MARKER = "workbench-kernel.json"  # at a call's environment's root
+ENVIRONMENT_MARKER = "workbench-kernel.json"  # at a call's environment's root (its venv)
 
 
 # --- the zygote process ---------------------------------------------------------------
@@ -394,8 +393,7 @@ class Zygote:
             # Started as `python -m ipykernel_launcher` starts, in "/" (see `serve`), with
             # only the allow-listed environment: a kernel whose environment differs in
             # what changes Python's start-up is exec'd instead (see `_child`).
-            # A call's environment's interpreter imports its own ipykernel (and the
-            # workbench's kernel side copied there by `environments`).
+            # A call's environment's interpreter imports its own ipykernel.
             [python or sys.executable, "-m", __name__, str(theirs.fileno())],
             pass_fds=[theirs.fileno()],
             env=env,
@@ -520,8 +518,7 @@ _shared_lock = threading.Lock()
 
 
 def shared_zygote(python: str | None = None) -> Zygote:
-    """This process's zygote for `python` (this one by default), started on first use and
-    again if it died: one per environment."""
+    """The zygote for `python` (default: this one), started on first use and if it died."""
     import atexit
 
     python = python or sys.executable
@@ -573,8 +570,7 @@ def fork_request(
     command = args.command
     if len(command) < 3 or command[1:3] != ["-m", KERNEL_MODULE]:
         return None
-    python = kernel_python(command[0])
-    if python is None:
+    if (python := kernel_python(command[0])) is None:
         return None
     from workbench.runner.isolation import allowed_env
 
@@ -587,12 +583,9 @@ def fork_request(
 
 
 def kernel_python(path: str) -> str | None:
-    """The interpreter whose zygote can fork this kernel, or None (it is exec'd).
-
-    A call's environment carries `ENVIRONMENT_MARKER` (written by `workbench.environments`
-    with the kernel side it copies there); it is checked first, as its interpreter is
-    often a link to the same file as this one's.
-    """
+    """The interpreter whose zygote can fork this kernel, or None (it is exec'd). A call's
+    environment has `ENVIRONMENT_MARKER` (see `workbench.environments`); checked first, as
+    its interpreter is often a link to the same file as this one's."""
     with contextlib.suppress(OSError):
         if os.path.isabs(path) and (Path(path).parent.parent / ENVIRONMENT_MARKER).is_file():
             return path
