@@ -333,6 +333,27 @@ def _guarded(handlers: list[Any]) -> bool:
     return False
 
 
+# Magics whose argument (line) or body (cell) is Python that runs: `%time import x`.
+PYTHON_MAGICS = {"time", "timeit", "prun", "capture"}
+
+
+def _magic_code(call: Any) -> str | None:
+    """The Python that `get_ipython().run_line_magic/run_cell_magic(...)` runs, if any."""
+    import ast
+
+    func, args = call.func, call.args
+    if not isinstance(func, ast.Attribute) or len(args) < 2:
+        return None
+    values = [a.value if isinstance(a, ast.Constant) else None for a in args]
+    if values[0] not in PYTHON_MAGICS:
+        return None
+    if func.attr == "run_line_magic" and isinstance(values[1], str):
+        return values[1]
+    if func.attr == "run_cell_magic" and len(values) > 2 and isinstance(values[2], str):
+        return values[2]
+    return None
+
+
 def _imports(tree: Any) -> Iterator[str]:
     """Top-level module names imported anywhere in a cell (functions too), unguarded."""
     import ast
@@ -342,6 +363,9 @@ def _imports(tree: Any) -> Iterator[str]:
             for child in (*node.handlers, *node.orelse, *node.finalbody):
                 yield from visit(child)
             return
+        if isinstance(node, ast.Call) and (code := _magic_code(node)) is not None:
+            with contextlib.suppress(SyntaxError):
+                yield from visit(ast.parse(code))
         if isinstance(node, ast.Import):
             for alias in node.names:
                 yield alias.name.split(".")[0]
