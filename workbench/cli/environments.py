@@ -37,7 +37,10 @@ def env_build(ctx: click.Context, call: str, verbose: bool) -> None:
     log = (lambda line: click.echo(line, err=True)) if verbose else None
     built = environments.build(spec, environments.default_root(workspace.root), log=log)
     state = "built" if built.created else "already built"
-    click.echo(f"{built.folder}: {state}")
+    folder = built.folder
+    if folder.is_relative_to(workspace.root.resolve()):
+        folder = folder.relative_to(workspace.root.resolve())
+    click.echo(f"{folder}: {state}")
     click.echo(f"lock sha256: {built.environment.lock_sha256}")
 
 
