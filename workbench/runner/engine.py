@@ -36,9 +36,9 @@ class ZygoteProvisioner(LocalProvisioner):
         request = zygote.fork_request(cmd, kwargs, getattr(level, "fork", None))
         if request is None:
             return await super().launch_kernel(cmd, **kwargs)
-        # One zygote per interpreter: a call's environment gets its own. The forked
-        # kernel stands in for a Popen.
-        kernel: Any = zygote.shared_zygote(request.pop("python")).spawn(**request)
+        # One zygote per interpreter: a call's environment's (`python`) gets its own.
+        # The forked kernel stands in for a Popen.
+        kernel: Any = zygote.shared_zygote(request.pop("python", None)).spawn(**request)
         self.process = kernel
         # The child leads its own session (in a sandbox, the kernel inside is its child).
         self.pid = self.pgid = kernel.pid

@@ -578,8 +578,8 @@ def fork_request(
     if args.scrub_env:
         # Scrubbed here, so what the level keeps from the kernel never leaves.
         env = allowed_env(env)
-    cwd = str(kwargs.get("cwd") or Path.cwd())
-    return {"argv": cmd[4:], "cwd": cwd, "env": env, "python": python}
+    request = {"argv": cmd[4:], "cwd": str(kwargs.get("cwd") or Path.cwd()), "env": env}
+    return request if python == sys.executable else {**request, "python": python}
 
 
 def kernel_python(path: str) -> str | None:
