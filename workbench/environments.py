@@ -400,12 +400,35 @@ def notebook_imports(nb: Any) -> list[tuple[int, str]]:
     return found
 
 
-def missing_modules(python: str, modules: list[str]) -> set[str]:
-    """The modules `python` cannot find (`importlib.util.find_spec`), in one subprocess."""
-    if not modules:
-        return set()
-    cmd = [python, "-I", "-c", _FIND_SPECS, *sorted(set(modules))]
-    return set(json.loads(_run(cmd, "checking the notebook's imports", None)))
+# A built environment never changes: what it was found to lack, by (interpreter, lock hash).
+_answers: dict[tuple[str, str], dict[str, bool]] = {}
+
+
+def missing_modules(environment: KernelEnvironment | None, modules: list[str]) -> set[str]:
+    """The modules an environment cannot find (`importlib.util.find_spec`).
+
+    A call's environment is asked in one subprocess of its interpreter, for the modules it
+    was not asked about before (a batch's submissions mostly import the same ones); the
+    workbench's own (None) is this interpreter, asked in this process.
+    """
+    import importlib.util
+
+    wanted = sorted(set(modules))
+    if environment is None:
+        found = {}
+        for name in wanted:
+            try:
+                found[name] = importlib.util.find_spec(name) is not None
+            except (ImportError, ValueError):
+                found[name] = False
+        return {name for name, ok in found.items() if not ok}
+    known = _answers.setdefault((environment.interpreter, environment.lock_sha256), {})
+    unknown = [name for name in wanted if name not in known]
+    if unknown:
+        cmd = [environment.interpreter, "-I", "-c", _FIND_SPECS, *unknown]
+        lacking = set(json.loads(_run(cmd, "checking the notebook's imports", None)))
+        known.update({name: name not in lacking for name in unknown})
+    return {name for name in wanted if not known[name]}
 
 
 OWN = "the workbench's own environment"
@@ -413,7 +436,7 @@ CALLS = "the call's environment"
 
 
 def import_problems(
-    notebook: Path, nb: Any, folder: Path, python: str, provider: str = CALLS
+    notebook: Path, nb: Any, folder: Path, environment: KernelEnvironment | None
 ) -> list[Problem]:
     """One problem per module the notebook imports and the environment lacks.
 
@@ -427,7 +450,8 @@ def import_problems(
         and not (folder / f"{name}.py").is_file()
         and not (folder / name).is_dir()
     ]
-    missing = missing_modules(python, [name for _, name in imports])
+    missing = missing_modules(environment, [name for _, name in imports])
+    provider = OWN if environment is None else CALLS
     reported: set[str] = set()
     problems = []
     for index, name in imports:
@@ -453,18 +477,17 @@ def check_imports(
     from workbench.notebooks import read_notebook
 
     spec = declared(call, calls_dir)
-    python, provider = sys.executable, OWN
+    environment = None
     if spec is not None:
         environment = find(spec, root)
         if environment is None:
             where = str(calls_dir / f"{call.id}.yaml")
             return [Problem(where, "protocol.environment", str(not_built(call.id)))]
-        python, provider = environment.interpreter, CALLS
     try:
         nb = read_notebook(notebook)
     except InputError:
         return []  # an unreadable notebook is reported by the parameters' check
-    return import_problems(notebook, nb, folder, python, provider)
+    return import_problems(notebook, nb, folder, environment)
 
 
 def own_environment_note(call: Call, call_file: Path) -> str | None:
