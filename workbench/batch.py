@@ -264,7 +264,7 @@ class Executor:
         self.workers = workers or os.cpu_count() or 1
         self.scheduler = scheduler
 
-    def prepare(self) -> None:
+    def prepare(self, environment: KernelEnvironment | None = None) -> None:
         """Called before the batch is planned: start what can get ready meanwhile."""
 
     def run(self, jobs: list[Job], runs_dir: Path, started: Started, finished: Finished) -> None:
@@ -287,13 +287,15 @@ class LocalExecutor(Executor):
 
     name = "local"
 
-    def prepare(self) -> None:
+    def prepare(self, environment: KernelEnvironment | None = None) -> None:
         import threading
 
         from workbench.runner import zygote
 
         if zygote.enabled():
-            zygote.shared_zygote()  # its imports run in its own process, beside the planning
+            # Its imports run in its own process, beside the planning; a call's environment
+            # has a zygote of its own.
+            zygote.shared_zygote(environment.interpreter if environment else None)
         # Hardware detection takes about a second, mostly waiting: not on the first run's clock.
         threading.Thread(target=_detect_hardware, name="workbench-meter-setup", daemon=True).start()
 
@@ -303,13 +305,8 @@ class LocalExecutor(Executor):
         import threading
         from concurrent.futures import ThreadPoolExecutor, as_completed
 
-        from workbench.runner import zygote
         from workbench.runner.execute import execute_submission
 
-        if zygote.enabled():
-            # A call's environment has a zygote of its own; it imports while runs start.
-            for python in {job.environment.interpreter for job in jobs if job.environment}:
-                zygote.shared_zygote(python)
         slot = threading.BoundedSemaphore(self.workers)
         # Runs start in the plan's order (its interleaving is what makes repeats fair):
         # each waits for the previous one's start, which comes before its kernel's.
@@ -500,9 +497,10 @@ def run_batch(
     batch killed at any point leaves nothing that looks finished but is not. Once the last
     of a submission's jobs is stored and the call asks for repeats, its verdict is stored.
     """
-    check_isolation(isolation or workspace.call(call_id).protocol.isolation)
+    call = workspace.call(call_id)
+    check_isolation(isolation or call.protocol.isolation)
     executor = executors.get("dask" if scheduler else "local")(workers, scheduler)
-    executor.prepare()
+    executor.prepare(call_environment(workspace, call))
     from workbench.reproduction import repeats_verdict
     from workbench.store import open_store
 
