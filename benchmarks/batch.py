@@ -9,6 +9,10 @@ All three are timed in one invocation, so the ratios hold on a noisy machine:
     (c) the notebooks' code as plain Python scripts, in sequence, divided by N
 
 With `--rss K`, a second batch of K submissions measures the coordinator's peak RSS.
+With `--environment`, the same batch runs again under a call with its own environment
+(`protocol.environment`, numpy: what the notebooks import), built once before timing;
+(e)/(b) is the cost of kernels started from that environment (goal <= 1.10). Both batches
+run three times more, alternately, and each keeps its fastest time.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ workbench.record("ai.total", float(total % 1000))
 """
 
 
-def make_workspace(root: Path, copies: int) -> None:
+def make_workspace(root: Path, copies: int, environment: list[str] | None = None) -> None:
     call = {
         "id": "bench",
         "title": {"fr": "Banc", "en": "Bench"},
@@ -47,7 +51,11 @@ def make_workspace(root: Path, copies: int) -> None:
         "programme": "p",
         "deadline": "2030-01-01",
         "templates": ["custom"],
-        "protocol": {"isolation": "process", "time_limit_s": 600},
+        "protocol": {
+            "isolation": "process",
+            "time_limit_s": 600,
+            **({"environment": {"requirements": environment}} if environment else {}),
+        },
         "rubric": [{"id": "r", "weight": 1.0, "label": {"fr": "r", "en": "r"}}],
     }
     (root / "calls").mkdir(parents=True)
@@ -72,6 +80,7 @@ def make_workspace(root: Path, copies: int) -> None:
             "title": "t",
             "template": "custom",
             "parameters": {"seed": i},
+            "state": "submitted",  # handed in: a batch runs no draft
         }
         (folder / "submission.yaml").write_text(yaml.safe_dump(sub))
     (root / "script.py").write_text(
@@ -94,6 +103,11 @@ def main() -> None:
     parser.add_argument("--rss", type=int, default=0, help="submissions for the peak-RSS run")
     parser.add_argument(
         "--no-papermill", action="store_true", help="skip (a): for runs with many copies"
+    )
+    parser.add_argument(
+        "--environment",
+        action="store_true",
+        help="also time the batch under a call with its own environment (built first)",
     )
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="wb-batch-bench-"))
@@ -132,6 +146,8 @@ def main() -> None:
         print(f"(c) plain scripts in sequence / {args.workers} (the floor): {c:.1f} s")
         print(f"(a)/(b) = {a / b[0]:.2f}   (goal >= 4)")
         print(f"(b)/(c) = {b[0] / c:.2f}   (goal <= 1.6)")
+        if args.environment:
+            with_environment(root, args, env)
         if args.rss:
             big = Path(tempfile.mkdtemp(prefix="wb-batch-rss-"))
             try:
@@ -144,7 +160,30 @@ def main() -> None:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def peak_batch(root: Path, workers: int, env: dict[str, str]) -> tuple[float, int]:
+def with_environment(root: Path, args: argparse.Namespace, env: dict[str, str]) -> None:
+    """(e): the same batch under a call whose kernels start from its own environment."""
+    other = root / "with-environment"
+    make_workspace(other, args.copies, ["numpy"])
+    env_e = {**env, "WORKBENCH_HOME": str(other)}
+    built = subprocess.run(
+        [str(BIN / "workbench"), "env", "build", "bench"], env=env_e, capture_output=True, text=True
+    )
+    if built.returncode != 0:
+        raise SystemExit(f"building the environment failed: {built.stderr}")
+    runs: dict[str, list[float]] = {"b": [], "e": []}
+    for _ in range(3):  # alternately, so a drift of the machine hits both
+        runs["e"].append(peak_batch(other, args.workers, env_e, rerun=True)[0])
+        runs["b"].append(peak_batch(root, args.workers, env, rerun=True)[0])
+    b, e = min(runs["b"]), min(runs["e"])
+    shown = {k: ", ".join(f"{t:.1f}" for t in v) for k, v in runs.items()}
+    print(f"(b) again, alternating with (e): {shown['b']} s; fastest {b:.1f} s")
+    print(f"(e) the call's own environment: {shown['e']} s; fastest {e:.1f} s")
+    print(f"(e)/(b) = {e / b:.2f}   (goal <= 1.10)")
+
+
+def peak_batch(
+    root: Path, workers: int, env: dict[str, str], *, rerun: bool = False
+) -> tuple[float, int]:
     """Wall time of `workbench batch` and the coordinator's own peak RSS in MB (kernels apart)."""
     import threading
 
@@ -152,7 +191,15 @@ def peak_batch(root: Path, workers: int, env: dict[str, str]) -> tuple[float, in
 
     begin = time.perf_counter()
     process = subprocess.Popen(
-        [str(BIN / "workbench"), "batch", "bench", "--workers", str(workers), "--json"],
+        [
+            str(BIN / "workbench"),
+            "batch",
+            "bench",
+            "--workers",
+            str(workers),
+            "--json",
+            *(["--rerun"] if rerun else []),
+        ],
         env=env,
         stdout=subprocess.PIPE,
         text=True,

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from workbench.errors import InvalidError, NotFoundError, Problem, WorkbenchError
-from workbench.runner.records import RunRecord, coordinator_id, new_run_id
+from workbench.runner.records import KernelEnvironment, RunRecord, coordinator_id, new_run_id
 from workbench.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -70,6 +70,7 @@ def run_submission(
             on_note(note)
     check_isolation(isolation or call.protocol.isolation)
     coordinator = coordinator_id()
+    environment = call_environment(workspace, call)
     with open_store(workspace.db_url) as store:
         store.register(call, sub)
         record = execute_submission(
@@ -80,6 +81,7 @@ def run_submission(
             isolation=isolation,
             kernel_name=kernel_name,
             on_start=lambda r: store.start_run(r.model_copy(update={"coordinator": coordinator})),
+            environment=environment,
         )
         store.finish_run(record)
     return record
@@ -87,6 +89,34 @@ def run_submission(
 
 def _unreadable(exc: BaseException) -> str:
     return f"cannot be read within the workbench's limits ({type(exc).__name__})"
+
+
+def call_environment(workspace: Workspace, call: Call) -> KernelEnvironment | None:
+    """The built environment of the call's kernels; None: the workbench's own.
+
+    Refuses (nothing stored, nothing run) a declared environment that is not built.
+    """
+    from workbench import environments
+
+    root = environments.default_root(workspace.root)
+    return environments.kernel_environment(call, workspace.calls_dir, root)
+
+
+def _environment_wire(workspace: Workspace, call: Call) -> dict[str, Any] | None:
+    """What a worker needs to build or verify the call's environment (see `runner.wire`)."""
+    from workbench import environments
+
+    spec = environments.declared(call, workspace.calls_dir)
+    if spec is None:
+        return None
+    lock = environments.read_lock(spec, environments.default_root(workspace.root))
+    if lock is None:
+        raise environments.not_built(call.id)
+    return {
+        "declared": spec.to_wire(),
+        "lock": lock,
+        "lock_sha256": environments.lock_sha256(lock),
+    }
 
 
 def check_isolation(level: str) -> None:
@@ -109,6 +139,8 @@ class Job:
     repeat: int = 1  # which of the submission's `repeats` runs this is, from 1
     repeats: int = 1
     input_sha256: str = ""
+    environment: KernelEnvironment | None = None  # the call's; None: the workbench's own
+    environment_wire: dict[str, Any] | None = None  # how a worker gets the same one
 
     @property
     def label(self) -> str:
@@ -127,12 +159,19 @@ class BatchPlan:
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
-def input_sha256(folder: Path, sub: Submission, kernel_name: str) -> str:
-    """The input fingerprint a run of this submission will have (notebook, parameters, data)."""
+def input_sha256(
+    folder: Path,
+    sub: Submission,
+    kernel_name: str,
+    environment: KernelEnvironment | None = None,
+) -> str:
+    """The input fingerprint a run of this submission will have (notebook, parameters, data,
+    the call's environment's lock)."""
     from workbench.runner.execute import fingerprint
 
     data = {item.path: item.sha256 for item in sub.data}
-    return fingerprint(folder / sub.notebook, sub.parameters, data, kernel_name).input_sha256
+    notebook = folder / sub.notebook
+    return fingerprint(notebook, sub.parameters, data, kernel_name, environment).input_sha256
 
 
 def plan_batch(
@@ -155,6 +194,8 @@ def plan_batch(
     from workbench.submissions import SUBMISSION_FILE, validate_submission
 
     call = workspace.call(call_id)
+    environment = call_environment(workspace, call)
+    wire_env = _environment_wire(workspace, call) if environment is not None else None
     wanted = set(only)
     folders = workspace.submission_dirs(call_id)
     unknown = wanted - {f.name for f in folders}
@@ -173,7 +214,7 @@ def plan_batch(
         where = str(folder / SUBMISSION_FILE)
         try:
             sub, _ = validate_submission(folder, workspace)
-            sha = input_sha256(folder, sub, kernel_name)
+            sha = input_sha256(folder, sub, kernel_name, environment)
         except InvalidError as exc:
             plan.invalid.append((key, exc.problems))
             continue
@@ -195,7 +236,19 @@ def plan_batch(
         store.register(call, sub)
         pending.append(
             [
-                Job(folder, sub, call, new_run_id(), isolation, kernel_name, n, repeats, sha)
+                Job(
+                    folder,
+                    sub,
+                    call,
+                    new_run_id(),
+                    isolation,
+                    kernel_name,
+                    n,
+                    repeats,
+                    sha,
+                    environment,
+                    wire_env,
+                )
                 for n in range(done + 1, repeats + 1)
             ]
         )
@@ -230,7 +283,7 @@ class Executor:
         self.workers = workers or os.cpu_count() or 1
         self.scheduler = scheduler
 
-    def prepare(self) -> None:
+    def prepare(self, environment: KernelEnvironment | None = None) -> None:
         """Called before the batch is planned: start what can get ready meanwhile."""
 
     def run(
@@ -266,13 +319,15 @@ class LocalExecutor(Executor):
 
     name = "local"
 
-    def prepare(self) -> None:
+    def prepare(self, environment: KernelEnvironment | None = None) -> None:
         import threading
 
         from workbench.runner import zygote
 
         if zygote.enabled():
-            zygote.shared_zygote()  # its imports run in its own process, beside the planning
+            # Its imports run in its own process, beside the planning; a call's environment
+            # has a zygote of its own.
+            zygote.shared_zygote(environment.interpreter if environment else None)
         # Hardware detection takes about a second, mostly waiting: not on the first run's clock.
         threading.Thread(target=_detect_hardware, name="workbench-meter-setup", daemon=True).start()
 
@@ -310,6 +365,7 @@ class LocalExecutor(Executor):
                     run_id=job.run_id,
                     on_start=on_start,
                     slot=slot,
+                    environment=job.environment,
                 )
             finally:
                 starts[index].set()  # also when it failed before starting
@@ -354,6 +410,7 @@ class DaskExecutor(Executor):
             ) from exc
         try:
             _check_workers(client, {job.isolation or job.call.protocol.isolation for job in jobs})
+            _check_worker_environments(client, [job.environment_wire for job in jobs])
             futures = {}
             for job in jobs:  # submitted in the plan's order, which Dask's priorities keep
                 payload = wire.ship(
@@ -363,6 +420,7 @@ class DaskExecutor(Executor):
                     run_id=job.run_id,
                     isolation=job.isolation,
                     kernel_name=job.kernel_name,
+                    environment=job.environment_wire,
                 )
                 future = client.submit(wire.remote_execute, payload, key=f"workbench-{job.run_id}")
                 futures[future] = job
@@ -413,6 +471,24 @@ def _check_workers(client: Any, levels: set[str]) -> None:
     ]
     if refused:
         raise SandboxError("; ".join(refused))
+
+
+def _check_worker_environments(client: Any, wires: list[dict[str, Any] | None]) -> None:
+    """Refuse a batch, before any task, when a worker's build of the call's environment
+    has another lock than this one's (each worker builds it once, from this lock)."""
+    from workbench.errors import ExecutionError
+    from workbench.runner.wire import worker_environment_failure
+
+    distinct = {wire["lock_sha256"]: wire for wire in wires if wire is not None}
+    for wire in distinct.values():
+        answers = client.run(worker_environment_failure, wire)
+        refused = [
+            f"worker {address}: {message}"
+            for address, message in sorted(answers.items())
+            if message is not None
+        ]
+        if refused:
+            raise ExecutionError("; ".join(refused) + "; nothing ran")
 
 
 class ExecutorRegistry:
@@ -467,9 +543,10 @@ def run_batch(
     batch killed at any point leaves nothing that looks finished but is not. Once the last
     of a submission's jobs is stored and the call asks for repeats, its verdict is stored.
     """
-    check_isolation(isolation or workspace.call(call_id).protocol.isolation)
+    call = workspace.call(call_id)
+    check_isolation(isolation or call.protocol.isolation)
     executor = executors.get("dask" if scheduler else "local")(workers, scheduler)
-    executor.prepare()
+    executor.prepare(call_environment(workspace, call))
     from workbench.reproduction import repeats_verdict
     from workbench.store import open_store
 

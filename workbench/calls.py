@@ -54,6 +54,29 @@ class Tolerance(Document):
         return gap <= allowed or math.isclose(gap, allowed, rel_tol=1e-9)
 
 
+class Environment(Document):
+    """The packages a call's notebooks may use: requirements with version bounds, or a lock.
+
+    `lock` names a file beside the call file (`name==version` per line, as
+    `workbench env show` prints), installed exactly. Built by `workbench env build`.
+    """
+
+    requirements: list[Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9][^\n]*$")]] = Field(
+        default_factory=list, description="e.g. `tabulate>=0.9,<1`"
+    )
+    lock: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_\-]*\.lock$",
+        description="a lock file beside the call file, e.g. `diat.lock`",
+    )
+
+    @model_validator(mode="after")
+    def _something_declared(self) -> Environment:
+        if not self.requirements and self.lock is None:
+            raise ValueError("declare `requirements`, a `lock` file, or no environment at all")
+        return self
+
+
 class Protocol(Document):
     """How every submission of a call is measured, the same way for all."""
 
@@ -89,6 +112,11 @@ class Protocol(Document):
         description=(
             "runs of each submission; its figures are the median of the runs with a 95 % interval"
         ),
+    )
+
+    environment: Environment | None = Field(
+        default=None,
+        description="the call's own kernel environment; without it, the workbench's own",
     )
 
     def tolerance(self, metric: str) -> Tolerance:

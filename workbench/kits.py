@@ -19,6 +19,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from workbench.calls import CUSTOM_TEMPLATE
+from workbench.environments import KIT_LOCK_SUFFIX
 from workbench.errors import InputError
 from workbench.vocabulary import LANGUAGES
 
@@ -109,8 +110,10 @@ def _kit_members(kit: Path) -> list[str]:
                 continue
             pure = PurePosixPath(info.filename)
             mode = info.external_attr >> 16
-            allowed = str(pure) in (KIT_MANIFEST, "README.md") or (
-                str(pure.parent) in KIT_FOLDERS and pure.suffix in (".yaml", ".ipynb")
+            allowed = (
+                str(pure) in (KIT_MANIFEST, "README.md")
+                or (str(pure.parent) in KIT_FOLDERS and pure.suffix in (".yaml", ".ipynb"))
+                or (str(pure.parent) == "calls" and pure.suffix == KIT_LOCK_SUFFIX)
             )
             if (
                 pure.is_absolute()
@@ -188,6 +191,18 @@ def _protocol_lines(call: Call, lang: str) -> Iterator[str]:
                 or "none"
             )
             + "."
+        )
+    if p.environment is not None:
+        packages = ", ".join(p.environment.requirements) or "-"
+        lock_name = p.environment.lock or f"{call.id}.lock"
+        yield (
+            f"- Environnement Python de l'appel : {packages}, figé dans "
+            f"`calls/{lock_name}` ; `workbench env build {call.id}` le construit à "
+            "l'identique, et un notebook n'importe que ce qu'il fournit."
+            if fr
+            else f"- The call's Python environment: {packages}, locked in "
+            f"`calls/{lock_name}`; `workbench env build {call.id}` builds the same one, "
+            "and a notebook imports only what it provides."
         )
     if call.required_metrics:
         names = ", ".join(call.required_metrics)
@@ -302,12 +317,30 @@ def kit_readme(call: Call, templates: list[TemplateInfo]) -> str:
     return "\n".join(lines)
 
 
+def _kit_lock(workspace: Workspace, call: Call) -> tuple[str, str] | None:
+    """The lock a kit carries (file name under `calls/`, text), or None without environment."""
+    from workbench import environments
+
+    spec = environments.declared(call, workspace.calls_dir)
+    if spec is None:
+        return None
+    environment = call.protocol.environment
+    name = environment.lock if environment and environment.lock else f"{call.id}{KIT_LOCK_SUFFIX}"
+    if spec.lock is not None:
+        return name, spec.lock
+    lock = environments.read_lock(spec, environments.default_root(workspace.root))
+    if lock is None:
+        raise environments.not_built(call.id)
+    return name, lock
+
+
 def write_kit(workspace: Workspace, call_id: str, out: Path) -> Path:
     """Write the kit of a call: its file, its accepted templates, the README and a manifest."""
     from workbench.calls import call_path
     from workbench.templates import template_info
 
     call = workspace.call(call_id)
+    lock = _kit_lock(workspace, call)  # an unbuilt environment fails here, before writing
     accepted = [t for t in call.templates if t != CUSTOM_TEMPLATE]
     infos = [template_info(workspace, t) for t in accepted]  # a missing template fails here
     manifest = {
@@ -323,6 +356,9 @@ def write_kit(workspace: Workspace, call_id: str, out: Path) -> Path:
         archive.writestr(KIT_MANIFEST, json.dumps(manifest, indent=2) + "\n")
         archive.writestr("README.md", kit_readme(call, infos))
         archive.write(call_path(workspace.calls_dir, call.id), f"calls/{call.id}.yaml")
+        if lock is not None:
+            # The funder's lock: the team's `workbench env build` installs exactly it.
+            archive.writestr(f"calls/{lock[0]}", lock[1])
         for template in accepted:
             archive.write(
                 workspace.template_path(template), f"templates/notebooks/{template}.ipynb"

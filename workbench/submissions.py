@@ -238,6 +238,13 @@ def validate_submission(
     except NotFoundError as exc:
         raise InvalidError.single(folder / SUBMISSION_FILE, "call", str(exc)) from exc
     problems = check_submission(folder, sub, call, answers=answers)
+    # The notebook's imports against the call's environment: one subprocess per check.
+    from workbench import environments
+
+    root = environments.default_root(workspace.root)
+    problems += environments.check_imports(
+        folder, folder / sub.notebook, call, workspace.calls_dir, root
+    )
     if problems:
         raise InvalidError(problems)
     return sub, call

@@ -22,10 +22,14 @@ class ValidationReport:
 
 def _check_call(path: Path, report: ValidationReport) -> None:
     from workbench.calls import load_call
+    from workbench.environments import own_environment_note
 
     report.checked.append(str(path))
     try:
         call = load_call(path)
+        note = own_environment_note(call, path)
+        if note is not None and note not in report.notes:
+            report.notes.append(note)
     except InvalidError as exc:
         report.problems += exc.problems
     except InputError as exc:
@@ -48,6 +52,7 @@ def _note_containment(path: Path, level: str, report: ValidationReport) -> None:
 
 
 def _check_submission(folder: Path, workspace: Workspace, report: ValidationReport) -> None:
+    from workbench.environments import own_environment_note
     from workbench.notebooks import NO_PHASE_TAGS, has_phase_tags, read_notebook
     from workbench.submissions import load_submission, validate_submission
 
@@ -67,7 +72,10 @@ def _check_submission(folder: Path, workspace: Workspace, report: ValidationRepo
     except InputError:
         pass  # reported as a problem below
     try:
-        validate_submission(folder, workspace)
+        _sub, call = validate_submission(folder, workspace)
+        note = own_environment_note(call, workspace.calls_dir / f"{call.id}.yaml")
+        if note is not None and note not in report.notes:
+            report.notes.append(note)
     except InvalidError as exc:
         report.problems += exc.problems
     except InputError as exc:

@@ -91,6 +91,6 @@ def _skip_iri_format_checker() -> None:
 
 
 # The commands, by who uses them; importing a module registers its commands on `main`.
-from workbench.cli import database, funders, juries, teams  # noqa: E402
+from workbench.cli import database, environments, funders, juries, teams  # noqa: E402
 
-__all__ = ["database", "funders", "juries", "main", "teams"]
+__all__ = ["database", "environments", "funders", "juries", "main", "teams"]

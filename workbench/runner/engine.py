@@ -37,7 +37,9 @@ class ZygoteProvisioner(LocalProvisioner):
         request = zygote.fork_request(cmd, kwargs, getattr(level, "fork", None))
         if request is None:
             return await super().launch_kernel(cmd, **kwargs)
-        kernel: Any = zygote.shared_zygote().spawn(**request)  # stands in for a Popen
+        # One zygote per interpreter: a call's environment's (`python`) gets its own.
+        # The forked kernel stands in for a Popen.
+        kernel: Any = zygote.shared_zygote(request.pop("python", None)).spawn(**request)
         self.process = kernel
         # The child leads its own session (in a sandbox, the kernel inside is its child).
         self.pid = self.pgid = kernel.pid
@@ -85,6 +87,8 @@ class WorkbenchKernelManager(AsyncKernelManager):
     isolation_name = Unicode("none").tag(config=True)
     run_dir = Unicode("").tag(config=True)
     limits_json = Unicode("{}").tag(config=True)
+    # The call's environment's interpreter; empty: this one (the workbench's own).
+    interpreter = Unicode("").tag(config=True)
 
     def __init__(self, **kwargs: Any) -> None:
         from workbench.runner import zygote
@@ -113,6 +117,8 @@ class WorkbenchKernelManager(AsyncKernelManager):
 
         cmd = super().format_kernel_cmd(extra_arguments)
         if cmd[1:3] == ["-m", zygote.KERNEL_MODULE]:
+            if self.interpreter:
+                cmd[0] = self.interpreter
             # No IPython history database: a run needs none, and outside the sandbox
             # it would be one file shared by every submission's kernel.
             cmd.append("--HistoryManager.enabled=False")

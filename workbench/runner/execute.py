@@ -24,6 +24,7 @@ from workbench.errors import ExecutionError, InvalidError, Problem
 from workbench.runner.control import OutputBudget, RunControl
 from workbench.runner.records import (
     Fingerprint,
+    KernelEnvironment,
     RunRecord,
     RunScore,
     canonical_sha256,
@@ -67,7 +68,11 @@ def packages_sha256() -> str:
 
 
 def fingerprint(
-    notebook: Path, parameters: dict[str, Any], data: dict[str, str], kernel: str
+    notebook: Path,
+    parameters: dict[str, Any],
+    data: dict[str, str],
+    kernel: str,
+    environment: KernelEnvironment | None = None,
 ) -> Fingerprint:
     from workbench.submissions import sha256_file
 
@@ -78,6 +83,7 @@ def fingerprint(
         python=".".join(str(v) for v in sys.version_info[:3]),
         packages_sha256=packages_sha256(),
         kernel=kernel,
+        environment_sha256=environment.lock_sha256 if environment is not None else None,
     )
 
 
@@ -154,12 +160,14 @@ def execute_submission(
     meter: Meter | None = None,
     metered: bool = True,
     slot: threading.Semaphore | None = None,
+    environment: KernelEnvironment | None = None,
 ) -> RunRecord:
     """Execute one submission in a new run folder and return its record.
 
     `on_start` receives the record in `running` state before the kernel starts, so a
     caller can store it and a crash mid-run never looks finished. With a `slot`, the
-    kernel starts at once and the cells wait for the slot (see `RunControl`).
+    kernel starts at once and the cells wait for the slot (see `RunControl`). With an
+    `environment` (the call's, built), the kernel starts from its interpreter.
     """
     import json
 
@@ -184,7 +192,9 @@ def execute_submission(
         status="running",
         parameters=sub.parameters,
         started_at=started_at,
-        fingerprint=fingerprint(run_dir / INPUT_NOTEBOOK, sub.parameters, data_hashes, kernel_name),
+        fingerprint=fingerprint(
+            run_dir / INPUT_NOTEBOOK, sub.parameters, data_hashes, kernel_name, environment
+        ),
         isolation=level.name,
         notebook=str(run_dir / EXECUTED_NOTEBOOK),
         run_dir=str(run_dir),
@@ -210,6 +220,8 @@ def execute_submission(
     config.WorkbenchKernelManager.isolation_name = level.name
     config.WorkbenchKernelManager.run_dir = str(run_dir)
     config.WorkbenchKernelManager.limits_json = json.dumps(limits.__dict__)
+    if environment is not None:
+        config.WorkbenchKernelManager.interpreter = environment.interpreter
     raised: BaseException | None = None
     with (run_dir / OUTPUT_LOG).open("w", encoding="utf-8") as log_file, control.watchdog():
         try:

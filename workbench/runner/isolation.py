@@ -273,11 +273,12 @@ def _system_mounts() -> _Mounts:
     return mounts
 
 
-def python_roots() -> list[Path]:
+def python_roots(kernel_python: str | None = None) -> list[Path]:
     """What the kernel needs of the Python environment: the venv, its base install, workbench.
 
     workbench is bound on its own because it may be an editable install whose source
-    folder sits in a repository that must stay out of the sandbox.
+    folder sits in a repository that must stay out of the sandbox. A kernel started from
+    a call's environment (`kernel_python`, another venv) needs that venv as well.
     """
     import workbench
 
@@ -289,6 +290,8 @@ def python_roots() -> list[Path]:
         Path(os.path.realpath(sys.executable)).parent.parent,
         Path(workbench.__file__).resolve().parent,
     ]
+    if kernel_python is not None and os.path.isabs(kernel_python):
+        candidates.append(Path(os.path.abspath(kernel_python)).parent.parent)
     roots: list[Path] = []
     found = {p.resolve() for p in candidates if p.is_dir()}
     for path in sorted(found, key=lambda p: (len(p.parts), str(p))):
@@ -424,7 +427,7 @@ class BubblewrapIsolation(Isolation):
         # live under /tmp (a checkout there), and a later mount hides what is under it.
         mounts.tmpfs("/tmp", "1777", limits.tmp_size_mb)
         mounts.tmpfs("/dev/shm", "1777", limits.tmp_size_mb)
-        for root in python_roots():
+        for root in python_roots(cmd[0]):  # read-only, the call's environment too
             mounts.bind(root)
         options = _limit_options(limits, min(limits.processes, SANDBOX_MAX_PROCESSES))
         if privileged:

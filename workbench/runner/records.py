@@ -90,6 +90,15 @@ def canonical_sha256(value: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+class KernelEnvironment(BaseModel):
+    """The call's environment a kernel starts from: its interpreter, and its lock's hash."""
+
+    model_config = ConfigDict(frozen=True)
+
+    interpreter: str
+    lock_sha256: str
+
+
 class Fingerprint(BaseModel):
     """What a run depends on. `input_sha256` alone decides whether two runs ran the same input."""
 
@@ -101,16 +110,24 @@ class Fingerprint(BaseModel):
     python: str
     packages_sha256: str
     kernel: str
+    # The lock hash of the call's environment; None: the workbench's own environment.
+    environment_sha256: str | None = None
 
     @property
     def input_sha256(self) -> str:
-        return canonical_sha256(
-            [self.notebook_sha256, self.parameters_sha256, sorted(self.data_sha256.items())]
-        )
+        """Notebook, parameters, data and, when the call has one, its environment's lock."""
+        parts: list[Any] = [
+            self.notebook_sha256,
+            self.parameters_sha256,
+            sorted(self.data_sha256.items()),
+        ]
+        if self.environment_sha256 is not None:  # older runs keep their hash
+            parts.append(self.environment_sha256)
+        return canonical_sha256(parts)
 
     @property
     def digest(self) -> str:
-        return canonical_sha256(self.model_dump())
+        return canonical_sha256(self.model_dump(exclude_none=True))
 
 
 class RunError(BaseModel):

@@ -20,7 +20,7 @@ import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from workbench.runner.records import RunRecord
+from workbench.runner.records import KernelEnvironment, RunRecord
 
 # What a run folder may send back: the executed notebook holds the outputs (capped by the
 # output budget at about 60 MB), the rest is logs and the record.
@@ -40,6 +40,7 @@ def ship(
     run_id: str,
     isolation: str | None,
     kernel_name: str,
+    environment: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Everything a worker needs to run `submission` (in `folder`), as plain data."""
     return {
@@ -50,7 +51,30 @@ def ship(
         "run_id": run_id,
         "isolation": isolation,
         "kernel_name": kernel_name,
+        # The call's environment: declared requirements, the coordinator's lock and its hash.
+        "environment": environment,
     }
+
+
+def worker_environment(wire: dict[str, Any]) -> KernelEnvironment:
+    """On a worker: the call's environment, built here from the coordinator's lock once,
+    then verified; `ExecutionError` when this worker's has another lock."""
+    from workbench import environments
+
+    spec = environments.Declared.from_wire(wire["declared"])
+    root = environments.worker_root()
+    return environments.ensure(spec, root, wire["lock_sha256"], wire["lock"])
+
+
+def worker_environment_failure(wire: dict[str, Any]) -> str | None:
+    """Runs on every worker before any task: why it cannot provide the environment, or None."""
+    from workbench.errors import WorkbenchError
+
+    try:
+        worker_environment(wire)
+    except WorkbenchError as exc:
+        return str(exc)
+    return None
 
 
 def remote_execute(payload: dict[str, Any]) -> dict[str, Any]:
@@ -72,6 +96,8 @@ def remote_execute(payload: dict[str, Any]) -> dict[str, Any]:
         for rel, content in payload["data"].items():
             (folder / rel).parent.mkdir(parents=True, exist_ok=True)
             (folder / rel).write_bytes(content)
+        wire_env = payload.get("environment")
+        environment = worker_environment(wire_env) if wire_env else None
         record = execute_submission(
             folder,
             sub,
@@ -80,6 +106,7 @@ def remote_execute(payload: dict[str, Any]) -> dict[str, Any]:
             isolation=payload["isolation"],
             kernel_name=payload["kernel_name"],
             run_id=payload["run_id"],
+            environment=environment,
         )
         files, skipped = pack_run_folder(Path(record.run_dir))
         record = record.model_copy(update={"skipped_files": {**record.skipped_files, **skipped}})

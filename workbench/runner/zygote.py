@@ -10,12 +10,12 @@ environment and log exactly as `workbench.runner.launcher` would, then starts th
 application in-process instead of exec'ing a new interpreter.
 
 Only a command that the launcher would end by exec'ing `python -m ipykernel_launcher`
-with this interpreter is forked; anything else (another kernel, another Python) is
-started as before. A bubblewrap sandbox's kernel is forked into the sandbox: see
-`_enter_sandbox`. A child whose final environment asks the
-interpreter for something the zygote's start-up did not have (a `PYTHON*` variable,
-a hash seed) execs the kernel the ordinary way. Set `WORKBENCH_FORK_KERNELS=0` to
-never fork.
+with this interpreter or a call's environment's is forked (one zygote per interpreter);
+anything else (another kernel, another Python) is started as before. A bubblewrap
+sandbox's kernel is forked into the sandbox: see `_enter_sandbox`. A child whose final
+environment asks the interpreter for something the zygote's start-up did not have (a
+`PYTHON*` variable, a hash seed) execs the kernel the ordinary way. Set
+`WORKBENCH_FORK_KERNELS=0` to never fork.
 
 The zygote runs in its own session with a scrubbed environment, so it holds no secret
 of the coordinator's. It exits when the coordinator's end of its socket closes, and
@@ -70,6 +70,7 @@ LAUNCHER = ["-I", "-m", "workbench.runner.launcher"]
 DISABLE_ENV = "WORKBENCH_FORK_KERNELS"
 SPAWN_TIMEOUT_S = 30.0
 PR_SET_PDEATHSIG = 1
+ENVIRONMENT_MARKER = "workbench-kernel.json"  # at a call's environment's root (its venv)
 
 
 # --- the zygote process ---------------------------------------------------------------
@@ -380,7 +381,7 @@ class Zygote:
     request was given up on is never taken for another's: its kernel is killed.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, python: str | None = None) -> None:
         import itertools
         import subprocess
 
@@ -395,7 +396,8 @@ class Zygote:
             # Started as `python -m ipykernel_launcher` starts, in "/" (see `serve`), with
             # only the allow-listed environment: a kernel whose environment differs in
             # what changes Python's start-up is exec'd instead (see `_child`).
-            [sys.executable, "-m", __name__, str(theirs.fileno())],
+            # A call's environment's interpreter imports its own ipykernel.
+            [python or sys.executable, "-m", __name__, str(theirs.fileno())],
             pass_fds=[theirs.fileno()],
             env=env,
             cwd="/",
@@ -514,26 +516,27 @@ class Zygote:
                 self.process.wait(timeout=5)
 
 
-_shared: Zygote | None = None
+_shared: dict[str, Zygote] = {}  # by interpreter
 _shared_lock = threading.Lock()
 
 
-def shared_zygote() -> Zygote:
-    """This process's zygote, started on first use and again if it died."""
+def shared_zygote(python: str | None = None) -> Zygote:
+    """The zygote for `python` (default: this one), started on first use and if it died."""
     import atexit
 
-    global _shared
+    python = python or sys.executable
     with _shared_lock:
-        if _shared is None or not _shared.alive:
-            if _shared is None:
+        zygote = _shared.get(python)
+        if zygote is None or not zygote.alive:
+            if not _shared:
                 atexit.register(_close_shared)
-            _shared = Zygote()
-        return _shared
+            zygote = _shared[python] = Zygote(python)
+        return zygote
 
 
 def _close_shared() -> None:
-    if _shared is not None:
-        _shared.close(wait=False)  # this process is exiting; the zygote follows on its own
+    for zygote in _shared.values():
+        zygote.close(wait=False)  # this process is exiting; the zygote follows on its own
 
 
 def enabled() -> bool:
@@ -575,15 +578,27 @@ def fork_request(
     command = args.command
     if len(command) < 3 or command[1:3] != ["-m", KERNEL_MODULE]:
         return None
-    with contextlib.suppress(OSError):
-        if os.path.samefile(command[0], sys.executable):
-            from workbench.runner.isolation import allowed_env
+    if (python := kernel_python(command[0])) is None:
+        return None
+    from workbench.runner.isolation import allowed_env
 
-            env = dict(kwargs["env"] if kwargs.get("env") is not None else os.environ)
-            if args.scrub_env:
-                # Scrubbed here, so what the level keeps from the kernel never leaves.
-                env = allowed_env(env)
-            return {"argv": cmd[4:], "cwd": str(kwargs.get("cwd") or Path.cwd()), "env": env}
+    env = dict(kwargs["env"] if kwargs.get("env") is not None else os.environ)
+    if args.scrub_env:
+        # Scrubbed here, so what the level keeps from the kernel never leaves.
+        env = allowed_env(env)
+    request = {"argv": cmd[4:], "cwd": str(kwargs.get("cwd") or Path.cwd()), "env": env}
+    return request if python == sys.executable else {**request, "python": python}
+
+
+def kernel_python(path: str) -> str | None:
+    """The interpreter whose zygote can fork this kernel, or None (it is exec'd). A call's
+    environment has `ENVIRONMENT_MARKER` (see `workbench.environments`); checked first, as
+    its interpreter is often a link to the same file as this one's."""
+    with contextlib.suppress(OSError):
+        if os.path.isabs(path) and (Path(path).parent.parent / ENVIRONMENT_MARKER).is_file():
+            return path
+        if os.path.samefile(path, sys.executable):
+            return sys.executable
     return None
 
 
