@@ -23,7 +23,7 @@ import pytest
 from click.testing import CliRunner
 from nbformat.v4 import new_code_cell, new_notebook
 
-from tests.conftest import TEST_CALL, requires_sandbox, write_yaml
+from tests.conftest import ROOT, TEST_CALL, requires_sandbox, write_yaml
 from workbench import environments
 from workbench.batch import run_batch, run_submission
 from workbench.cli import main
@@ -329,3 +329,29 @@ def test_a_bad_environment_is_refused_with_its_field(
     write_yaml(workspace.calls_dir / "test-call.yaml", call)
     with pytest.raises(InvalidError, match=re.escape(expected)):
         workspace.call("test-call")
+
+
+def test_the_kernel_support_copied_into_an_environment_imports_only_itself() -> None:
+    """What `env build` copies must not import a workbench module it leaves out, or every
+    kernel of the environment dies at start."""
+    import ast
+
+    from workbench.environments import KERNEL_SUPPORT
+
+    package = ROOT / "workbench"
+    copied = {name.removesuffix(".py").replace("/", ".") for name in KERNEL_SUPPORT}
+    copied = {name.removesuffix(".__init__") for name in copied} | {""}
+    missing = set()
+    for name in KERNEL_SUPPORT:
+        tree = ast.parse((package / name).read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                module = node.module
+            elif isinstance(node, ast.Import):
+                module = node.names[0].name
+            else:
+                continue
+            inside = module == "workbench" or module.startswith("workbench.")
+            if inside and module.removeprefix("workbench").lstrip(".") not in copied:
+                missing.add(f"{name} imports {module}")
+    assert not missing, sorted(missing)

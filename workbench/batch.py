@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from workbench import environments
 from workbench.errors import InvalidError, NotFoundError, Problem, WorkbenchError
 from workbench.runner.records import KernelEnvironment, RunRecord, coordinator_id, new_run_id
 from workbench.workspace import Workspace
@@ -70,7 +71,7 @@ def run_submission(
             on_note(note)
     check_isolation(isolation or call.protocol.isolation)
     coordinator = coordinator_id()
-    environment = call_environment(workspace, call)
+    environment = environments.of_call(workspace, call)
     with open_store(workspace.db_url) as store:
         store.register(call, sub)
         record = execute_submission(
@@ -89,34 +90,6 @@ def run_submission(
 
 def _unreadable(exc: BaseException) -> str:
     return f"cannot be read within the workbench's limits ({type(exc).__name__})"
-
-
-def call_environment(workspace: Workspace, call: Call) -> KernelEnvironment | None:
-    """The built environment of the call's kernels; None: the workbench's own.
-
-    Refuses (nothing stored, nothing run) a declared environment that is not built.
-    """
-    from workbench import environments
-
-    root = environments.default_root(workspace.root)
-    return environments.kernel_environment(call, workspace.calls_dir, root)
-
-
-def _environment_wire(workspace: Workspace, call: Call) -> dict[str, Any] | None:
-    """What a worker needs to build or verify the call's environment (see `runner.wire`)."""
-    from workbench import environments
-
-    spec = environments.declared(call, workspace.calls_dir)
-    if spec is None:
-        return None
-    lock = environments.read_lock(spec, environments.default_root(workspace.root))
-    if lock is None:
-        raise environments.not_built(call.id)
-    return {
-        "declared": spec.to_wire(),
-        "lock": lock,
-        "lock_sha256": environments.lock_sha256(lock),
-    }
 
 
 def check_isolation(level: str) -> None:
@@ -194,8 +167,8 @@ def plan_batch(
     from workbench.submissions import SUBMISSION_FILE, validate_submission
 
     call = workspace.call(call_id)
-    environment = call_environment(workspace, call)
-    wire_env = _environment_wire(workspace, call) if environment is not None else None
+    environment = environments.of_call(workspace, call)
+    wire_env = environments.worker_wire(workspace, call) if environment is not None else None
     wanted = set(only)
     folders = workspace.submission_dirs(call_id)
     unknown = wanted - {f.name for f in folders}
@@ -546,7 +519,7 @@ def run_batch(
     call = workspace.call(call_id)
     check_isolation(isolation or call.protocol.isolation)
     executor = executors.get("dask" if scheduler else "local")(workers, scheduler)
-    executor.prepare(call_environment(workspace, call))
+    executor.prepare(environments.of_call(workspace, call))
     from workbench.reproduction import repeats_verdict
     from workbench.store import open_store
 

@@ -34,6 +34,7 @@ from workbench.runner.zygote import ENVIRONMENT_MARKER as MARKER
 
 if TYPE_CHECKING:
     from workbench.calls import Call
+    from workbench.workspace import Workspace
 
 # What every kernel environment holds besides the call's requirements.
 KERNEL_REQUIREMENTS = ("ipykernel",)
@@ -50,6 +51,7 @@ KERNEL_SUPPORT = (
     "errors.py",
     "recording.py",
     "runner/__init__.py",
+    "runner/cgroups.py",
     "runner/isolation.py",
     "runner/launcher.py",
     "runner/zygote.py",
@@ -498,3 +500,22 @@ def own_environment_note(call: Call, call_file: Path) -> str | None:
         f"{call_file}: no protocol.environment: its notebooks run in the workbench's own "
         "Python environment, and may import only what the workbench installs"
     )
+
+
+def of_call(workspace: Workspace, call: Call) -> KernelEnvironment | None:
+    """The built environment of the call's kernels; None: the workbench's own.
+
+    Refuses (nothing stored, nothing run) a declared environment that is not built.
+    """
+    return kernel_environment(call, workspace.calls_dir, default_root(workspace.root))
+
+
+def worker_wire(workspace: Workspace, call: Call) -> dict[str, Any] | None:
+    """What a worker needs to build or verify the call's environment (see `runner.wire`)."""
+    spec = declared(call, workspace.calls_dir)
+    if spec is None:
+        return None
+    lock = read_lock(spec, default_root(workspace.root))
+    if lock is None:
+        raise not_built(call.id)
+    return {"declared": spec.to_wire(), "lock": lock, "lock_sha256": lock_sha256(lock)}

@@ -1,26 +1,22 @@
 """Kernels forked from a process that has already imported them: the kernel zygote.
 
 A kernel started as `python -m ipykernel_launcher` spends about 0.3 s of CPU importing
-IPython, zmq, tornado and debugpy before it answers, and a batch pays that once per
-submission, on the cores the notebooks need. The zygote is a small process, started
-once per coordinating process, that imports those modules and then forks one child
-per kernel. Each child is still a fresh process: it inherits nothing from earlier
-runs, only modules imported and never used. It applies the run's limits, user,
-environment and log exactly as `workbench.runner.launcher` would, then starts the kernel
-application in-process instead of exec'ing a new interpreter.
+IPython, zmq, tornado and debugpy before it answers, once per submission, on the cores
+the notebooks need. The zygote, started once per coordinating process, imports those
+modules and forks one child per kernel: a fresh process, inheriting nothing from earlier
+runs, that applies the run's limits, user, environment and log as
+`workbench.runner.launcher` would, then starts the kernel application in-process.
 
 Only a command that the launcher would end by exec'ing `python -m ipykernel_launcher`
 with this interpreter or a call's environment's is forked (one zygote per interpreter);
 anything else (another kernel, another Python) is started as before. A bubblewrap
 sandbox's kernel is forked into the sandbox: see `_enter_sandbox`. A child whose final
 environment asks the interpreter for something the zygote's start-up did not have (a
-`PYTHON*` variable, a hash seed) execs the kernel the ordinary way. Set
-`WORKBENCH_FORK_KERNELS=0` to never fork.
+`PYTHON*` variable, a hash seed) execs the kernel. `WORKBENCH_FORK_KERNELS=0`: never fork.
 
-The zygote runs in its own session with a scrubbed environment, so it holds no secret
-of the coordinator's. It exits when the coordinator's end of its socket closes, and
-every child dies with it (`PR_SET_PDEATHSIG`), so a coordinator killed with SIGKILL
-leaves no kernel behind.
+The zygote runs in its own session with a scrubbed environment (no secret of the
+coordinator's); it exits when the coordinator's end of its socket closes, and every
+child dies with it (`PR_SET_PDEATHSIG`): a coordinator killed leaves no kernel behind.
 
 Protocol, JSON lines over a Unix socket pair:
 
@@ -28,10 +24,8 @@ Protocol, JSON lines over a Unix socket pair:
     <- {"id": 7, "pid": 1234} with the child's pidfd attached, or {"id": 7, "error": "..."}
     <- {"exited": 1234, "status": -9}          whenever a child ends
 
-What a forked kernel shares with the others that a kernel started anew would not: the
-zygote's hash seed (string hashing, so the iteration order of sets of strings, is the
-same in every kernel of a batch; `random` reseeds itself after a fork) and its memory
-layout. docs/security.md says so too.
+A forked kernel shares with the others the zygote's hash seed (the iteration order of
+sets of strings; `random` reseeds itself after a fork) and memory layout (docs/security.md).
 """
 
 from __future__ import annotations
