@@ -7,12 +7,11 @@ modules and forks one child per kernel: a fresh process, inheriting nothing from
 runs, that applies the run's limits, user, environment and log as
 `workbench.runner.launcher` would, then starts the kernel application in-process.
 
-Only a command that the launcher would end by exec'ing `python -m ipykernel_launcher`
-with this interpreter or a call's environment's is forked (one zygote per interpreter);
-anything else (another kernel, another Python) is started as before. A bubblewrap
-sandbox's kernel is forked into the sandbox: see `_enter_sandbox`. A child whose final
-environment asks the interpreter for something the zygote's start-up did not have (a
-`PYTHON*` variable, a hash seed) execs the kernel. `WORKBENCH_FORK_KERNELS=0`: never fork.
+Only what the launcher would end by exec'ing as `python -m ipykernel_launcher`, with this
+interpreter or a call's environment's, is forked (one zygote per interpreter), into the
+sandbox at that level (`_enter_sandbox`); a child whose environment needs what the
+zygote's start-up lacked (a `PYTHON*` variable, a hash seed) execs the kernel, and
+anything else starts as before. `WORKBENCH_FORK_KERNELS=0`: never fork.
 
 The zygote runs in its own session with a scrubbed environment (no secret of the
 coordinator's); it exits when the coordinator's end of its socket closes, and every
