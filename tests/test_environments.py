@@ -45,9 +45,10 @@ RECORDING = (
 )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A local wheel folder, and pip (or uv) pointed at it alone for the whole session."""
+    """A local wheel folder, and pip (or uv) pointed at it alone while this module runs
+    (later tests, a wheel build among them, need the index again)."""
     folder = tmp_path_factory.mktemp("wheels")
     pip = [sys.executable, "-m", "pip", "download", "--quiet", "--dest", str(folder)]
     for packages in (["ipykernel", "tabulate"], [f"tabulate=={OLD_TABULATE}"]):
@@ -65,13 +66,13 @@ def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         yield folder
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def shared_root(wheelhouse: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Environments built once per session; each test's workspace links its folder here."""
     return tmp_path_factory.mktemp("environments")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def tabulate_env(shared_root: Path) -> environments.Built:
     return environments.build(environments.Declared(("tabulate",)), shared_root)
 
