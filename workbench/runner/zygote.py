@@ -255,8 +255,11 @@ def _reap(sock: socket.socket) -> None:
         _send(sock, {"exited": pid, "status": os.waitstatus_to_exitcode(status)})
 
 
-def serve(fd: int) -> None:
-    """The zygote's loop: fork a kernel per request, report each child's end."""
+def serve(fd: int, preload: tuple[str, ...] = ()) -> None:
+    """The zygote's loop: fork a kernel per request, report each child's end.
+
+    `preload`: more to do before the first fork, each `module` or `module:function`.
+    """
     import importlib
 
     sock = socket.socket(fileno=fd)
@@ -267,6 +270,11 @@ def serve(fd: int) -> None:
     for name in PRELOAD:
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
+    for name in preload:
+        module, _, function = name.partition(":")
+        loaded = importlib.import_module(module)
+        if function:
+            getattr(loaded, function)()
     startup = _startup_env(dict(os.environ))
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
@@ -377,7 +385,7 @@ class Zygote:
     request was given up on is never taken for another's: its kernel is killed.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, preload: tuple[str, ...] = ()) -> None:
         import itertools
         import subprocess
 
@@ -392,7 +400,7 @@ class Zygote:
             # Started as `python -m ipykernel_launcher` starts, in "/" (see `serve`), with
             # only the allow-listed environment: a kernel whose environment differs in
             # what changes Python's start-up is exec'd instead (see `_child`).
-            [sys.executable, "-m", __name__, str(theirs.fileno())],
+            [sys.executable, "-m", __name__, str(theirs.fileno()), *preload],
             pass_fds=[theirs.fileno()],
             env=env,
             cwd="/",
@@ -580,4 +588,4 @@ def fork_request(
 
 
 if __name__ == "__main__":
-    serve(int(sys.argv[1]))
+    serve(int(sys.argv[1]), tuple(sys.argv[2:]))
