@@ -121,28 +121,50 @@ SUBMISSION_DRAWN = (
 )
 
 
-async def juror(browser: Any, link: str, keys: list[str], times: list[float]) -> None:
+VIEW_TIMEOUT_MS = 180_000
+
+
+async def juror(
+    browser: Any, link: str, keys: list[str], times: list[float], missed: list[str]
+) -> None:
+    """One juror's reading; a view not drawn within 3 minutes ends it, and is counted."""
+    from playwright.async_api import TimeoutError as PlaywrightTimeout
+
     context = await browser.new_context(viewport={"width": 1280, "height": 900})
     page = await context.new_page()
-    began = time.perf_counter()
-    await page.goto(link, wait_until="commit", timeout=600_000)
-    await page.wait_for_function(CALL_DRAWN, timeout=600_000, polling=50)
-    times.append(time.perf_counter() - began)
-    # A juror reads the ranking before a first click: by then the page's view is there
-    # (a click before it waits 5 s for it, then loads the page anew, with a kernel more).
-    await page.wait_for_selector(".wb-nav input", state="attached", timeout=600_000)
-    for key in keys:
+    what = "call page"
+    try:
         began = time.perf_counter()
-        await page.click(f'#wb-ranking a[data-wb-key="{key}"]')
-        await page.wait_for_function(SUBMISSION_DRAWN, arg=key, timeout=600_000, polling=50)
+        response = await page.goto(link, wait_until="commit", timeout=VIEW_TIMEOUT_MS)
+        if response is not None and response.status != 200:
+            missed.append(f"first page refused: HTTP {response.status}")
+            return
+        await page.wait_for_function(CALL_DRAWN, timeout=VIEW_TIMEOUT_MS, polling=50)
         times.append(time.perf_counter() - began)
-        began = time.perf_counter()
-        await page.click("#wb-back")
-        await page.wait_for_function(CALL_DRAWN, timeout=600_000, polling=50)
-        times.append(time.perf_counter() - began)
+        # A juror reads the ranking before a first click: by then the page's view is there
+        # (a click before it waits 5 s for it, then loads the page anew, with a kernel more).
+        what = "the page's view (widgets)"
+        await page.wait_for_selector(".wb-nav input", state="attached", timeout=VIEW_TIMEOUT_MS)
+        for key in keys:
+            what = key
+            began = time.perf_counter()
+            await page.click(f'#wb-ranking a[data-wb-key="{key}"]')
+            await page.wait_for_function(
+                SUBMISSION_DRAWN, arg=key, timeout=VIEW_TIMEOUT_MS, polling=50
+            )
+            times.append(time.perf_counter() - began)
+            what = "back to the ranking"
+            began = time.perf_counter()
+            await page.click("#wb-back")
+            await page.wait_for_function(CALL_DRAWN, timeout=VIEW_TIMEOUT_MS, polling=50)
+            times.append(time.perf_counter() - began)
+    except PlaywrightTimeout:
+        missed.append(f"not drawn within {VIEW_TIMEOUT_MS // 1000} s: {what}")
 
 
-async def jury(links: list[str], keys: list[list[str]], pid: int) -> tuple[list[float], Any]:
+async def jury(
+    links: list[str], keys: list[list[str]], pid: int, missed: list[str]
+) -> tuple[list[float], Any]:
     """Every juror at once in one browser, a context each; the tree while all tabs are open."""
     from playwright.async_api import async_playwright
 
@@ -152,7 +174,7 @@ async def jury(links: list[str], keys: list[list[str]], pid: int) -> tuple[list[
             executable_path="/usr/bin/chromium", args=bench.CHROMIUM_ARGS
         )
         await asyncio.gather(
-            *(juror(browser, a, b, times) for a, b in zip(links, keys, strict=True))
+            *(juror(browser, a, b, times, missed) for a, b in zip(links, keys, strict=True))
         )
         open_tree = tree_memory(pid)
         # Gone without a word (no `beforeunload`), like crashed or sleeping browsers.
@@ -212,7 +234,8 @@ def main() -> None:
         started = time.perf_counter()
         chosen = [rng.sample(keys, args.submissions_each) for _ in tokens]
         links = [f"{base}/?token={token}" for token in tokens]
-        times, (open_memory, open_kernels) = asyncio.run(jury(links, chosen, server.pid))
+        missed: list[str] = []
+        times, (open_memory, open_kernels) = asyncio.run(jury(links, chosen, server.pid, missed))
         elapsed = time.perf_counter() - started
         time.sleep(args.after)
         after_memory, after_kernels = tree_memory(server.pid)
@@ -231,6 +254,8 @@ def main() -> None:
         f"{args.submissions_each} submissions each, pool {args.pool_size}, "
         f"cap {max_kernels} kernels; {len(times)} views in {elapsed:.0f} s"
     )
+    print(f"  jurors stopped short: {len(missed)}" + "".join(f"\n    {m}" for m in missed))
+    print(f"  server log: {tmp / 'serve.log'}")
     print("  memory: PSS of the server's whole process tree (kernels and zygote included)")
     print(f"  time to a fully drawn view: median {statistics.median(times):.2f} s, p95 {p95:.2f} s")
     print(f"  before the jurors: {idle_kernels} kernels, {idle_memory / mib:.0f} MiB")
