@@ -133,6 +133,14 @@ class JuryKernelManager(AsyncMappingKernelManager):
         kernel = self._kernels.get(kernel_id)
         if (
             kernel is not None
+            and kernel.has_trait("last_activity")
+            and "last_activity" not in kernel._trait_values
+        ):
+            # Just started: jupyter_server sets its activity a moment later, and its culler
+            # would log a traceback for the unset trait meanwhile.
+            return
+        if (
+            kernel is not None
             and kernel_id in self._page_kernels
             and not self._kernel_connections.get(kernel_id, 0)
             and getattr(kernel, "execution_state", None) != "busy"
