@@ -1,4 +1,4 @@
-"""Dashboard kernels forked from a warm process: a juror's first page starts in tens of ms.
+"""Dashboard kernels forked from a warm process: no import left for a juror's first page.
 
 A dashboard kernel started anew imports IPython, ipywidgets, plotly, pandas, SQLAlchemy
 and the pages (about 200 MB and a few seconds of CPU) before its first cell can run, so
