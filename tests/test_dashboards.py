@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -325,6 +326,33 @@ def test_applicant_outputs_are_sanitised() -> None:
     assert "onerror" not in figure and "javascript:" not in figure and "<b>T</b>" in figure
 
 
+def test_an_applicants_figure_fetches_nothing_from_elsewhere() -> None:
+    dot = "data:image/png;base64,iVBORw0KGgo="
+    figure = outputs.clean_figure(
+        {
+            "data": [
+                {"type": "scatter", "x": [0, 1], "y": [1, 2]},
+                {"type": "image", "source": "https://tracker.example/i.png"},
+                {"type": "scattergeo", "lat": [48.8], "lon": [2.3]},
+                {"type": "scattermap", "lat": [48.8], "lon": [2.3]},
+            ],
+            "layout": {
+                "images": [
+                    {"source": "https://tracker.example/a.png", "x": 0, "y": 0},
+                    {"source": "//tracker.example/b.png", "x": 0, "y": 0},
+                    {"source": dot, "x": 0, "y": 0},
+                ],
+                "geo": {"showland": True},
+            },
+        }
+    )
+    assert figure is not None
+    assert "tracker.example" not in json.dumps(figure)
+    assert [trace["type"] for trace in figure["data"]] == ["scatter", "image"]
+    assert [image["source"] for image in figure["layout"]["images"]] == [dot]
+    assert "geo" not in figure["layout"]
+
+
 def test_a_rich_objects_jupyter_fallback_gives_way_to_its_plain_text() -> None:
     import nbformat
 
@@ -554,16 +582,30 @@ class Served:
         self.pid = pid
 
     def kernels(self) -> set[str]:
-        """The ids of the server's live kernels, from its child processes' command lines."""
+        """The ids of the server's live kernels.
+
+        A kernel started anew names its connection file on its command line; one forked
+        by the zygote keeps the zygote's, so it is known by the ports it listens on, which
+        Voilà's connection files (in a `voila_*` temporary folder) give.
+        """
         import psutil
 
+        ports: dict[int, str] = {}
+        for path in Path(tempfile.gettempdir()).glob("voila_*/kernel-*.json"):
+            try:
+                info = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue  # written or removed meanwhile
+            ports[int(info.get("shell_port") or 0)] = path.stem.removeprefix("kernel-")
         found = set()
         for child in psutil.Process(self.pid).children(recursive=True):
             try:
-                command = " ".join(child.cmdline())
+                found.update(KERNEL_FILE.findall(" ".join(child.cmdline())))
+                for conn in child.net_connections(kind="tcp"):
+                    if conn.status == psutil.CONN_LISTEN and conn.laddr.port in ports:
+                        found.add(ports[conn.laddr.port])
             except psutil.Error:
                 continue  # ended meanwhile
-            found.update(KERNEL_FILE.findall(command))
         return found
 
     def link(self, juror: str, submission: str | None = None) -> str:
@@ -596,7 +638,10 @@ if evil:
     text = '</script><script>window.__xss = 11</script>"><img src=x onerror="window.__xss = 12">'
     figure = {
         'data': [{'type': 'scatter', 'x': [0, 1], 'y': [1, 2], 'name': text, 'text': [text, 'b']}],
-        'layout': {'title': {'text': 'Hostile figure ' + text}, 'meta': {'note': text}},
+        'layout': {
+            'title': {'text': 'Hostile figure ' + text}, 'meta': {'note': text},
+            'images': [{'source': 'http://192.0.2.1/t.png', 'x': 0, 'y': 0, 'sizex': 1}],
+        },
     }
     display({'application/vnd.plotly.v1+json': figure, 'text/plain': 'x'}, raw=True)
 """
@@ -827,13 +872,14 @@ def test_no_token_or_a_forged_token_sees_nothing(served: Served, page: Any) -> N
         f"/?token={forged}",
         f"/?token={forged}&submission=test-call/alpha",
     ):
-        status, html = _get(served.base + query)
-        assert status == 200
-        assert "wb-denied" in html
+        status, html = _get(served.base + query, error_body=True)
+        assert status == 403
+        assert "wb-denied" in html and "kernelId" not in html
         assert not any(s in html for s in secrets), query
         page.goto(served.base + query)
         page.wait_for_selector("#wb-denied", timeout=60_000)
         assert "Accès refusé" in page.inner_text("body")
+        assert "Access denied" in page.inner_text("body")
         assert page.locator("#wb-ranking, .wb-save, .js-plotly-plot").count() == 0
     # Nothing but the pages is served: no notebook, source, call file, store or run.
     for path in (
@@ -848,7 +894,7 @@ def test_no_token_or_a_forged_token_sees_nothing(served: Served, page: Any) -> N
         "/voila/templates/workbench/static/%2E%2E/index.html.j2",
     ):
         status, body = _get(served.base + path)
-        assert status in (403, 404, 500) or "wb-denied" in body or body == "", path
+        assert status in (403, 404) or "wb-denied" in body or body == "", path
         assert "pages.render" not in body and "test-call" not in body, path
         assert "extends" not in body and "base_template" not in body, path
     status, body = _get(served.base + "/voila/templates/workbench/static/workbench.js")
@@ -1058,3 +1104,105 @@ def test_closed_pages_free_their_kernels_and_the_cap_refuses_cleanly(
     finally:
         for context in contexts[1:]:
             context.close()
+
+
+def _settled(served: Served) -> set[str]:
+    """The server's kernels once the pool has stopped changing (4 s alike)."""
+    seen = served.kernels()
+    deadline = time.monotonic() + 90
+    while True:
+        time.sleep(4)
+        now = served.kernels()
+        if now == seen:
+            return now
+        assert time.monotonic() < deadline, "the kernels never settled"
+        seen = now
+
+
+@pytest.mark.kernel
+def test_strangers_take_no_kernel(served: Served) -> None:
+    forged = served.tokens["alice"][:-2] + "xx"
+    before = _settled(served)
+    assert before, "no preheated kernel"
+    queries = ["/", "/?token=", f"/?token={forged}", "/?submission=test-call/alpha"]
+    for query in queries * 5:  # twenty strangers at once
+        status, html = _get(served.base + query, error_body=True)
+        assert status == 403 and "wb-denied" in html
+        assert "Accès refusé" in html and "Access denied" in html  # French, then English
+        assert "kernelId" not in html and "test-call" not in html
+    assert served.kernels() == before
+    time.sleep(4)  # the pool would have refilled a taken kernel by now
+    assert served.kernels() == before
+
+
+@pytest.mark.kernel
+def test_every_kernel_is_forked_from_the_warm_zygote(served: Served) -> None:
+    import psutil
+
+    zygote = "workbench.runner.zygote"
+    server = psutil.Process(served.pid)
+    (parent,) = [p for p in server.children() if zygote in " ".join(p.cmdline())]
+    assert "pages.auth:preload" in " ".join(parent.cmdline())  # the dashboards preloaded
+    kernels = served.kernels()
+    forked = [child for child in parent.children() if child.cmdline() == parent.cmdline()]
+    assert kernels and len(forked) == len(kernels)
+
+
+@pytest.mark.kernel
+def test_template_paths_outside_static_are_not_found(served: Served) -> None:
+    for path in (
+        "/voila/templates/workbench",
+        "/voila/templates/workbench/",
+        "/voila/templates/workbench/index.html.j2",
+        "/voila/templates/workbench/conf.json",
+        "/voila/templates/workbench/static",
+        "/voila/templates/workbench/static/../conf.json",
+        "/voila/templates/workbench/static/%2E%2E/index.html.j2",
+        "/voila/templates/lab/index.html.j2",
+        "/voila/templates/static/x",
+        "/voila/templates/",
+        "/voila/static/",
+    ):
+        status, body = _get(served.base + path, error_body=True)
+        assert status == 404, (path, status)
+        assert "Traceback" not in body and "index.html.j2" not in body, path
+    status, body = _get(served.base + "/voila/templates/workbench/static/workbench.js")
+    assert status == 200 and "wbPlot" in body
+
+
+@pytest.mark.kernel
+def test_no_page_asks_for_anything_outside_the_server(served: Served, browser: Any) -> None:
+    from workbench.dashboards.kernels import busy_page
+
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    outside: list[str] = []
+
+    def local_only(route: Any) -> None:
+        url = route.request.url
+        if url.startswith(("http://127.0.0.1:", "ws://127.0.0.1:", "data:", "about:")):
+            route.continue_()
+        else:
+            outside.append(url)
+            route.abort()
+
+    context.route("**/*", local_only)
+    tab = context.new_page()
+    try:
+        tab.goto(served.link("alice"))
+        tab.wait_for_selector("#wb-ranking tbody tr", timeout=60_000)
+        _plots_drawn(tab, 1)
+        # The submission whose figure points an image at a remote address, loaded afresh.
+        tab.goto(served.link("alice", "test-call/xss"))
+        tab.wait_for_selector(".wb-save", timeout=60_000)
+        _plots_drawn(tab, 3)
+        tab.goto(served.link("alice", "test-call/alpha"))
+        tab.wait_for_selector(".wb-save", timeout=60_000)
+        tab.goto(served.base + "/?token=nobody")
+        tab.wait_for_selector("#wb-denied", timeout=60_000)
+        tab.goto(served.base + "/voila/templates/workbench/static/workbench.js")
+        tab.set_content(busy_page("fr"))  # the 503 page, as served past the cap
+        tab.wait_for_selector("#wb-busy")
+        tab.wait_for_timeout(500)
+    finally:
+        context.close()
+    assert outside == []

@@ -54,6 +54,7 @@ KERNEL_SUPPORT = (
     "runner/cgroups.py",
     "runner/isolation.py",
     "runner/launcher.py",
+    "runner/sandbox.py",
     "runner/zygote.py",
 )
 BUILD_TIMEOUT_S = 1800.0

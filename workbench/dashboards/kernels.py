@@ -26,8 +26,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
+from tornado.web import HTTPError
 from traitlets import Bool, Integer
 from voila.app import Voila
+from voila.static_file_handler import TemplateStaticFileHandler
 from voila.tornado.handler import TornadoVoilaHandler
 
 from workbench.dashboards.server import DEFAULT_CLOSED_TIMEOUT_S, DEFAULT_MAX_KERNELS
@@ -131,6 +133,14 @@ class JuryKernelManager(AsyncMappingKernelManager):
         kernel = self._kernels.get(kernel_id)
         if (
             kernel is not None
+            and kernel.has_trait("last_activity")
+            and "last_activity" not in kernel._trait_values
+        ):
+            # Just started: jupyter_server sets its activity a moment later, and its culler
+            # would log a traceback for the unset trait meanwhile.
+            return
+        if (
+            kernel is not None
             and kernel_id in self._page_kernels
             and not self._kernel_connections.get(kernel_id, 0)
             and getattr(kernel, "execution_state", None) != "busy"
@@ -151,20 +161,63 @@ def busy_page(lang: str) -> str:
     return str(macros("dashboard/common.html.j2").busy_page(lang))
 
 
+def denied_page() -> str:
+    """The page a missing or unknown token gets: no kernel, French then English."""
+    from workbench.html.render import macros
+
+    return str(macros("dashboard/common.html.j2").denied_page())
+
+
+class Gate:
+    """The server's own check of a page's token, against the store, before any kernel.
+
+    The kernel checks it again (`pages.auth`): this one only keeps strangers from
+    taking kernels. The store is opened once, on the first request.
+    """
+
+    def __init__(self) -> None:
+        self._store: Any = None
+        self._call_id = ""
+
+    def admits(self, token: str | None) -> bool:
+        from workbench.jury import AccessDenied, authenticate
+
+        if not token:
+            return False
+        if self._store is None:
+            import os
+
+            from workbench.dashboards.pages import CALL_ENV
+            from workbench.store import open_store
+            from workbench.workspace import Workspace
+
+            self._store = open_store(Workspace.from_env().db_url)
+            self._call_id = os.environ[CALL_ENV]
+        try:
+            authenticate(self._store, self._call_id, token)
+        except AccessDenied:
+            return False
+        return True
+
+
+_gate = Gate()
+
+
 class JuryPageHandler(TornadoVoilaHandler):
-    """Voilà's page handler, refusing a page (503) rather than passing the kernel cap."""
+    """Voilà's page handler, behind the token check (403) and the kernel cap (503)."""
 
     async def get(self, path: str | None = None) -> None:
+        if not _gate.admits(self.get_query_argument("token", None)):
+            self._static(403, denied_page())
+            return
         manager = self.kernel_manager
         if isinstance(manager, JuryKernelManager) and not manager.admit():
             import os
 
             from workbench.dashboards.pages import LANG_ENV
 
-            self.set_status(503)
             self.set_header("Retry-After", "60")
-            self.set_header("Content-Type", "text/html; charset=utf-8")
-            self.finish(busy_page(os.environ.get(LANG_ENV, "fr")))
+            self._static(503, busy_page(os.environ.get(LANG_ENV, "fr")))
             return
         try:
             await super().get(path)
@@ -172,14 +225,47 @@ class JuryPageHandler(TornadoVoilaHandler):
             if isinstance(manager, JuryKernelManager):
                 manager.arrived(None)  # an admission that never took a kernel frees its place
 
+    def _static(self, status: int, html: str) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.set_header("Cache-Control", "no-store")
+        self.finish(html)
+
+
+class TemplateFiles(TemplateStaticFileHandler):
+    """Voilà's template static files; a path that is not `<template>/static/<file>` is a 404.
+
+    Voilà's own handler unpacks the path with assertions, so `workbench/index.html.j2` or
+    `workbench/static/../conf.json` ended in a 500 and a traceback in the log.
+    """
+
+    def parse_url_path(self, path: str) -> str:
+        if not _template_static(path):
+            raise HTTPError(404)
+        return str(super().parse_url_path(path))
+
+    @classmethod
+    def get_absolute_path(cls, root: str, path: str) -> str:
+        if not _template_static(path):
+            raise HTTPError(404)
+        return str(super().get_absolute_path(root, path))
+
+
+def _template_static(path: str) -> bool:
+    import os
+
+    parts = os.path.normpath(path).split(os.path.sep, 2)
+    return len(parts) == 3 and parts[1] == "static" and parts[0] not in ("", ".", "..")
+
 
 class JuryVoila(Voila):
-    """Voilà with the workbench's page handler."""
+    """Voilà with the workbench's page and template-file handlers."""
 
     def init_handlers(self) -> list[Any]:
+        replaced = {TornadoVoilaHandler: JuryPageHandler, TemplateStaticFileHandler: TemplateFiles}
         handlers = []
         for handler in super().init_handlers():
-            if handler[1] is TornadoVoilaHandler:
-                handler = (handler[0], JuryPageHandler, *handler[2:])
+            if handler[1] in replaced:
+                handler = (handler[0], replaced[handler[1]], *handler[2:])
             handlers.append(handler)
         return handlers

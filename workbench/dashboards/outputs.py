@@ -90,6 +90,57 @@ def _clean_strings(value: Any) -> Any:
     return value
 
 
+# Traces plotly.js draws over tiles or outlines it fetches from the internet.
+REMOTE_TRACES = frozenset(
+    {
+        "scattergeo",
+        "choropleth",
+        "scattermapbox",
+        "choroplethmapbox",
+        "densitymapbox",
+        "scattermap",
+        "choroplethmap",
+        "densitymap",
+    }
+)
+
+
+def _local_source(value: Any) -> bool:
+    return isinstance(value, str) and value.strip().lower().startswith("data:image/")
+
+
+def _local_only(spec: dict[str, Any]) -> dict[str, Any]:
+    """The figure without anything that makes the juror's browser fetch from elsewhere.
+
+    Layout images and image traces keep only `data:image/...` sources (a remote address
+    would be fetched by the browser, telling its owner who reads the dossier and when);
+    map and geo traces, whose tiles and outlines come from the internet, are dropped.
+    """
+    data = spec.get("data")
+    if isinstance(data, list):
+        kept = []
+        for trace in data:
+            if isinstance(trace, dict):
+                if trace.get("type") in REMOTE_TRACES:
+                    continue
+                if "source" in trace and not _local_source(trace["source"]):
+                    trace = {k: v for k, v in trace.items() if k != "source"}
+            kept.append(trace)
+        spec = {**spec, "data": kept}
+    layout = spec.get("layout")
+    if isinstance(layout, dict):
+        layout = {k: v for k, v in layout.items() if k not in ("mapbox", "map", "geo")}
+        images = layout.get("images")
+        if isinstance(images, list):
+            layout["images"] = [
+                image
+                for image in images
+                if isinstance(image, dict) and _local_source(image.get("source"))
+            ]
+        spec = {**spec, "layout": layout}
+    return spec
+
+
 def clean_figure(spec: Any) -> dict[str, Any] | None:
     """A plotly figure's JSON, validated by plotly, its strings sanitised; None if invalid."""
     import plotly.graph_objects as go
@@ -101,7 +152,7 @@ def clean_figure(spec: Any) -> dict[str, Any] | None:
             return None
     if not isinstance(spec, dict):
         return None
-    spec = {k: spec[k] for k in ("data", "layout") if k in spec}
+    spec = _local_only({k: spec[k] for k in ("data", "layout") if k in spec})
     try:
         figure = go.Figure(_clean_strings(spec))
     except (ValueError, TypeError):

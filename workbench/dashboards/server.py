@@ -109,6 +109,8 @@ def voila_config(
         },
         "VoilaKernelManager": {"fill_delay": POOL_FILL_DELAY_S},
         "JuryKernelManager": {
+            # Every kernel forked from one warm process (`forking`).
+            "kernel_manager_class": "workbench.dashboards.forking.DashboardKernelManager",
             # Idle pages go, connected or not; closed ones sooner (`kernels`).
             "cull_idle_timeout": idle_timeout,
             "cull_connected": True,
@@ -218,6 +220,12 @@ def serve(
             closed_timeout=closed_timeout,
             max_kernels=max_kernels,
         )
+        from workbench.runner.zygote import enabled
+
+        if enabled():  # warming up while Voilà starts, before the pool asks for kernels
+            from workbench.dashboards.forking import dashboard_zygote
+
+            dashboard_zygote()
         app = JuryVoila(config=Config(config))
         app.initialize([str(NOTEBOOK)])
         app.log.addFilter(_not_trust_warning)

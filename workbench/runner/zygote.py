@@ -9,7 +9,7 @@ runs, that applies the run's limits, user, environment and log as
 
 Only what the launcher would end by exec'ing as `python -m ipykernel_launcher`, with this
 interpreter or a call's environment's, is forked (one zygote per interpreter), into the
-sandbox at that level (`_enter_sandbox`); a child whose environment needs what the
+sandbox at that level (`runner.sandbox`); a child whose environment needs what the
 zygote's start-up lacked (a `PYTHON*` variable, a hash seed) execs the kernel, and
 anything else starts as before. `WORKBENCH_FORK_KERNELS=0`: never fork.
 
@@ -111,6 +111,7 @@ def _child(
     code = 1
     try:
         from workbench.runner import cgroups, launcher
+        from workbench.runner.sandbox import enter_sandbox
 
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -129,7 +130,7 @@ def _child(
             # Before bwrap: the sandbox, its placeholder and the kernel are all in the
             # run's cgroup (the launcher inside cannot reach /sys to join it).
             cgroups.join(sandbox.get("cgroup") or ())
-            parent = _enter_sandbox(sandbox)  # returns in a child born inside it
+            parent = enter_sandbox(sandbox)  # returns in a child born inside it
         os.chdir(cwd)
         env = launcher.prepare(args, env)
         # After the user changes: a change of credentials clears the death signal.
@@ -161,86 +162,6 @@ def _child(
         os._exit(code)
 
 
-PR_SET_NO_NEW_PRIVS = 38
-PR_CAPBSET_DROP = 24
-NAMESPACES = ("cgroup", "ipc", "uts", "net", "pid", "mnt")  # mnt last: it changes "/"
-# jupyter_client interrupts a kernel (SIGINT to its process group) before killing it.
-FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
-
-
-def _enter_sandbox(spec: dict[str, Any]) -> int:
-    """Start the run's bubblewrap sandbox around a placeholder, and continue inside it.
-
-    This process (root, in its own session) starts `bwrap` with the run's options, joins
-    every namespace bwrap made for the placeholder, and forks: the child, born inside
-    (the PID namespace applies to children only), returns its parent's pid as it sees it
-    and goes on to become the kernel. This process waits for it and exits with its
-    status; bwrap
-    dies with this process (`--die-with-parent`), and the whole sandbox with bwrap. What
-    bwrap does for the command it runs itself is done here: a new session, no new
-    privileges, an empty capability bounding set (the launcher then becomes nobody).
-    """
-    import ctypes
-    import subprocess
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    info_r, info_w = os.pipe()
-    placeholder = subprocess.Popen(
-        [*spec["bwrap"], "--info-fd", str(info_w), "--", *spec["placeholder"]],
-        pass_fds=[info_w],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-    )
-    os.close(info_w)
-    # bwrap reports the pid before it has mounted anything: the placeholder's first line
-    # says the sandbox is complete (it runs once every mount is in place).
-    assert placeholder.stdout is not None
-    if not placeholder.stdout.readline():
-        raise OSError("bubblewrap did not start the sandbox")
-    raw = b""
-    while True:
-        chunk = os.read(info_r, 4096)
-        if not chunk:
-            raise OSError(f"bubblewrap did not start the sandbox: {raw!r}")
-        raw += chunk
-        with contextlib.suppress(ValueError):
-            inside = int(json.loads(raw)["child-pid"])
-            break
-    os.close(info_r)
-    for name in NAMESPACES:
-        target = f"/proc/{inside}/ns/{name}"
-        if os.stat(target).st_ino == os.stat(f"/proc/self/ns/{name}").st_ino:
-            continue  # not one bwrap unshared (cgroup when the kernel has none)
-        fd = os.open(target, os.O_RDONLY)
-        if libc.setns(fd, 0) != 0:
-            raise OSError(ctypes.get_errno(), f"cannot join the sandbox's {name} namespace")
-        os.close(fd)
-    pid = os.fork()
-    if pid != 0:
-        os.closerange(3, os.sysconf("SC_OPEN_MAX"))  # the zygote's socket among them
-        # Signals meant for the kernel reach this process (its group leader, seen from the
-        # kernel manager): pass them on. The kernel stays this process's child until it is
-        # reaped below, so its pid cannot be reused meanwhile.
-        for signum in FORWARDED_SIGNALS:
-            signal.signal(signum, lambda received, _: os.kill(pid, received))
-        _, status = os.waitpid(pid, 0)
-        code = os.waitstatus_to_exitcode(status)
-        if code < 0:  # end by the same signal (SIGKILL has no handler to reset)
-            with contextlib.suppress(OSError):
-                signal.signal(-code, signal.SIG_DFL)
-            os.kill(os.getpid(), -code)
-            code = 128 - code
-        os._exit(code)
-    os.setsid()
-    if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), "cannot set no_new_privs")
-    cap = 0
-    while libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0:
-        cap += 1
-    # Seen from inside, the parent (outside the PID namespace) has no pid: 0.
-    return os.getppid()
-
-
 def _reap(sock: socket.socket) -> None:
     while True:
         try:
@@ -252,8 +173,11 @@ def _reap(sock: socket.socket) -> None:
         _send(sock, {"exited": pid, "status": os.waitstatus_to_exitcode(status)})
 
 
-def serve(fd: int) -> None:
-    """The zygote's loop: fork a kernel per request, report each child's end."""
+def serve(fd: int, preload: tuple[str, ...] = ()) -> None:
+    """The zygote's loop: fork a kernel per request, report each child's end.
+
+    `preload`: more to do before the first fork, each `module` or `module:function`.
+    """
     import importlib
 
     sock = socket.socket(fileno=fd)
@@ -264,6 +188,11 @@ def serve(fd: int) -> None:
     for name in PRELOAD:
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
+    for name in preload:
+        module, _, function = name.partition(":")
+        loaded = importlib.import_module(module)
+        if function:
+            getattr(loaded, function)()
     startup = _startup_env(dict(os.environ))
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
@@ -374,7 +303,7 @@ class Zygote:
     request was given up on is never taken for another's: its kernel is killed.
     """
 
-    def __init__(self, python: str | None = None) -> None:
+    def __init__(self, python: str | None = None, preload: tuple[str, ...] = ()) -> None:
         import itertools
         import subprocess
 
@@ -390,7 +319,7 @@ class Zygote:
             # only the allow-listed environment: a kernel whose environment differs in
             # what changes Python's start-up is exec'd instead (see `_child`).
             # A call's environment's interpreter imports its own ipykernel.
-            [python or sys.executable, "-m", __name__, str(theirs.fileno())],
+            [python or sys.executable, "-m", __name__, str(theirs.fileno()), *preload],
             pass_fds=[theirs.fileno()],
             env=env,
             cwd="/",
@@ -596,4 +525,4 @@ def kernel_python(path: str) -> str | None:
 
 
 if __name__ == "__main__":
-    serve(int(sys.argv[1]))
+    serve(int(sys.argv[1]), tuple(sys.argv[2:]))

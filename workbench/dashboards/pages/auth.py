@@ -17,8 +17,12 @@ from workbench.errors import NotFoundError
 log = logging.getLogger(__name__)
 
 
-def warm_up() -> None:
-    """Everything that does not depend on the request, done before it arrives."""
+def preload() -> None:
+    """What needs neither the store nor the call: imports, templates, a first figure.
+
+    Done once by the dashboard kernels' zygote (`dashboards.forking`), so that every
+    kernel forked from it has it already; done again (at no cost then) by `warm_up`.
+    """
     import ipywidgets  # noqa: F401
     import nbformat  # noqa: F401
     import nh3  # noqa: F401
@@ -26,16 +30,30 @@ def warm_up() -> None:
 
     import workbench.jury
     import workbench.results
+    import workbench.store  # noqa: F401
+    from workbench.dashboards.pages import call, scoring, submission, view  # noqa: F401
     from workbench.html.render import environment, static_text
 
-    ctx = context()
     figure = go.Figure([go.Scatter(x=[0, 1], y=[0, 1]), go.Bar(x=["a"], y=[1])])
     figure.update_layout(title="warm-up", xaxis_title="x", yaxis_title="y")
     figure.to_json()
-    for name in TEMPLATES:  # compiled once per kernel, before any request
+    for name in TEMPLATES:  # compiled once, before any request
         environment().get_template(name)
     for name in ("dashboard.css", "ranking.js"):
         static_text(name)
+
+
+def warm_up() -> None:
+    """Everything that does not depend on the request, done before it arrives."""
+    import ipywidgets
+
+    import workbench.jury
+
+    preload()
+    # Imported before this process was a kernel (in the zygote), ipywidgets found no
+    # kernel to register its comm targets with: register them now.
+    ipywidgets.register_comm_target()
+    ctx = context()
     workbench.jury.jury_summary(ctx.store, ctx.call.id)  # first query: connection, mappers
 
 
