@@ -3,7 +3,8 @@
 # the funder makes a workspace from the installed package and publishes the call's kit;
 # two teams start from the kit (one from a template, one with its own notebook), run
 # their notebooks, answer the questionnaire and hand their dossiers in; the funder
-# receives both bundles, batch-runs them, adds a juror and prints the committee's report.
+# receives both bundles and batch-runs them; two jurors are assigned a dossier each and
+# score it; the committee decides and prints its report; each team gets its letter.
 set -euo pipefail
 WB=${1:?usage: journey.sh PATH-TO-workbench}
 WB=$(cd "$(dirname "$WB")" && pwd)/$(basename "$WB")  # the journey moves between folders
@@ -62,7 +63,38 @@ cd funder
 "$WB" receive "$out/eau-clairval.zip" "$out/usagers-val-d-ambre.zip"
 "$WB" batch diat
 "$WB" results diat
-"$WB" jury add diat "Juré de démonstration" >/dev/null
+"$WB" jury add diat "Juré A" >juror-a.link
+"$WB" jury add diat "Juré B" >juror-b.link
+"$WB" jury assign diat --per-submission 1
+
+step "Jurors: each scores the dossier assigned to them (what Save does on their page)"
+"$PYTHON" - juror-a.link juror-b.link <<'PY'
+import sys
+from urllib.parse import parse_qs, urlparse
+
+from workbench.jury import authenticate, save_score
+from workbench.store import open_store
+from workbench.workspace import Workspace
+
+workspace = Workspace.from_env()
+call = workspace.call("diat")
+with open_store(workspace.db_url) as store:
+    for path in sys.argv[1:]:
+        token = parse_qs(urlparse(open(path, encoding="utf-8").read().strip()).query)["token"][0]
+        juror = authenticate(store, call.id, token)
+        for key in sorted(store.juror_assignments(call.id, juror.id)):
+            values = {criterion.id: 4 for criterion in call.rubric}
+            note = "Note privée : à comparer avec le dossier voisin."
+            message = "Mesures claires ; documentez la source des données."
+            save_score(store, call, token, key, values, comment=note, message=message)
+            print(f"{juror.name} scored {key}")
+PY
 "$WB" jury list diat
+"$WB" jury remind diat
+
+step "Committee: decisions and the report; teams: their letters"
+"$WB" decide diat/eau-clairval in_review --reason "jury complete"
+"$WB" decide diat/eau-clairval accepted --reason "fundable"
 "$WB" report diat --out "$out/diat-report.html"
-printf '\nThe journey is in %s: the kit, the bundles, the receipts and the report.\n' "$out"
+"$WB" feedback diat --out "$out/letters"
+printf '\nThe journey is in %s: the kit, the bundles, the receipts, the report and the letters.\n' "$out"

@@ -44,3 +44,12 @@ def test_kit_to_report_with_two_teams(tmp_path: Path) -> None:
     assert rows["diat/usagers-val-d-ambre"]["template"] == "custom"
     report = (tmp_path / "diat-report.html").read_text(encoding="utf-8")
     assert "Clairval" in report and "Val d&#39;Ambre" in report
+    # Each juror scored the dossier assigned to them; the teams' letters carry the jury's
+    # message to them, never its private note.
+    assert done.stdout.count("scored diat/") == 2
+    letters = sorted((tmp_path / "letters").glob("*.html"))
+    assert [p.stem for p in letters] == ["eau-clairval", "usagers-val-d-ambre"]
+    for letter in letters:
+        text = letter.read_text(encoding="utf-8")
+        assert "documentez la source des données" in text
+        assert "Note privée" not in text
