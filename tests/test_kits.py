@@ -73,6 +73,11 @@ def test_kit_holds_the_call_its_templates_and_a_bilingual_readme(tmp_path: Path)
         assert f"| {criterion.label.en} | {criterion.weight:.0%} |" in readme
     assert readme.count(call.deadline.isoformat()) >= 2
     assert f"{call.protocol.time_limit_s:g} s" in readme
+    # The run's limits as the reference machine applies them, in both languages.
+    p = call.protocol
+    assert f"{p.memory_limit_mb} Mo ; au plus {p.pids_limit} processus" in readme
+    assert f"{p.memory_limit_mb} MB; at most {p.pids_limit} processes" in readme
+    assert readme.count(f"{p.disk_limit_mb} M") == 2
     assert "`flow_m3h`" in readme or "`demand_m3`" in readme  # a template's data schema
 
     team = Workspace(init_workspace(tmp_path / "team", kit=kit))

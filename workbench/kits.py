@@ -154,7 +154,11 @@ def _protocol_lines(call: Call, lang: str) -> Iterator[str]:
             f"référence, dans un noyau neuf, {isolation[0]}."
         )
         yield f"- Durée maximale d'une exécution complète : {p.time_limit_s:g} s."
-        yield f"- Mémoire maximale : {p.memory_limit_mb} Mo."
+        yield (
+            f"- Mémoire maximale de l'exécution (processus enfants et /tmp compris) : "
+            f"{p.memory_limit_mb} Mo ; au plus {p.pids_limit} processus ; /tmp et /dev/shm de "
+            f"{p.tmp_size_mb} Mo chacun ; {p.disk_limit_mb} Mo écrits dans son dossier."
+        )
         yield (
             f"- Énergie mesurée par phase (cellules étiquetées data, train, inference, baseline, "
             f"evaluate) avec codecarbon ; carbone selon le mix électrique du pays "
@@ -176,7 +180,11 @@ def _protocol_lines(call: Call, lang: str) -> Iterator[str]:
             f"kernel, {isolation[1]}."
         )
         yield f"- Time limit of a whole run: {p.time_limit_s:g} s."
-        yield f"- Memory limit: {p.memory_limit_mb} MB."
+        yield (
+            f"- Memory limit of the whole run (child processes and /tmp included): "
+            f"{p.memory_limit_mb} MB; at most {p.pids_limit} processes; /tmp and /dev/shm of "
+            f"{p.tmp_size_mb} MB each; {p.disk_limit_mb} MB written in its folder."
+        )
         yield (
             f"- Energy measured per phase (cells tagged data, train, inference, baseline, "
             f"evaluate) with codecarbon; carbon from the electricity mix of {p.country_iso_code}, "
