@@ -32,7 +32,7 @@ from tests.conftest import NOTEBOOKS, ROOT, TEST_CALL, MakeSubmission, write_yam
 from workbench import charts
 from workbench.cli import main
 from workbench.dashboards import outputs, pages
-from workbench.dashboards.server import voila_config
+from workbench.dashboards.server import POOL_FILL_DELAY_S, voila_config
 from workbench.errors import InvalidError, NotFoundError
 from workbench.i18n import TEXTS, t
 from workbench.jury import (
@@ -1025,8 +1025,17 @@ QUIET_LOG = ("serving the jury dashboards of test-call on",)
 
 
 @pytest.mark.kernel
-@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "sigint"])
-def test_the_server_is_quiet_and_stops_cleanly(served: Served, stop: int) -> None:
+@pytest.mark.parametrize(
+    ("stop", "wait"),
+    [
+        (signal.SIGTERM, 0.0),
+        (signal.SIGINT, 0.0),
+        # While the preheated pool refills the kernel the page took.
+        (signal.SIGINT, POOL_FILL_DELAY_S + 0.5),
+    ],
+    ids=["sigterm", "sigint", "sigint-during-refill"],
+)
+def test_the_server_is_quiet_and_stops_cleanly(served: Served, stop: int, wait: float) -> None:
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k != "WORKBENCH_DB"}
     env["WORKBENCH_HOME"] = str(served.root)
@@ -1039,8 +1048,9 @@ def test_the_server_is_quiet_and_stops_cleanly(served: Served, stop: int) -> Non
         _until(lambda: _listening(port), 90, "workbench serve did not start listening")
         status, html = _get(f"http://127.0.0.1:{port}/?token={served.tokens['alice']}")
         assert status == 200 and "wb-ranking" in html  # a page was served, kernels ran
+        time.sleep(wait)
         server.send_signal(stop)
-        out, err = server.communicate(timeout=60)
+        out, err = server.communicate(timeout=90)
     finally:
         if server.poll() is None:
             server.kill()

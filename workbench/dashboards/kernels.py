@@ -21,6 +21,7 @@ through a context variable, set when it is admitted.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 from datetime import datetime, timedelta
 from typing import Any
@@ -33,6 +34,9 @@ from voila.static_file_handler import TemplateStaticFileHandler
 from voila.tornado.handler import TornadoVoilaHandler
 
 from workbench.dashboards.server import DEFAULT_CLOSED_TIMEOUT_S, DEFAULT_MAX_KERNELS
+
+# How long stopping the server waits for its kernels to shut down (Ctrl-C, SIGTERM).
+STOP_TIMEOUT_S = 15
 
 # The admission of the request being handled, marked taken once it holds a kernel.
 _admission: contextvars.ContextVar[dict[str, bool] | None] = contextvars.ContextVar(
@@ -259,7 +263,33 @@ def _template_static(path: str) -> bool:
 
 
 class JuryVoila(Voila):
-    """Voilà with the workbench's page and template-file handlers."""
+    """Voilà with the workbench's page and template-file handlers, and a bounded stop."""
+
+    def stop(self) -> None:
+        """Shut the kernels down within `STOP_TIMEOUT_S`, then end the forked ones.
+
+        Voilà's own stop awaits every kernel's shutdown and the preheated pool's pending
+        starts without a bound, so one that never ends (seen once, on a loaded machine)
+        keeps the server up after Ctrl-C. Kernels still up after the bound die with their
+        zygote.
+        """
+        import asyncio
+        import shutil
+
+        from jupyter_core.utils import run_sync
+
+        from workbench.dashboards.forking import close_zygote
+
+        shutil.rmtree(self.connection_dir, ignore_errors=True)
+
+        async def shutdown() -> None:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.kernel_manager.shutdown_all(), STOP_TIMEOUT_S)
+
+        try:
+            run_sync(shutdown)()
+        finally:
+            close_zygote()
 
     def init_handlers(self) -> list[Any]:
         replaced = {TornadoVoilaHandler: JuryPageHandler, TemplateStaticFileHandler: TemplateFiles}
