@@ -39,7 +39,9 @@ def test_kit_to_report_with_two_teams(tmp_path: Path) -> None:
     ).stdout  # fmt: skip
     rows = {row["submission"]: row for row in json.loads(results)}
     assert set(rows) == {"diat/eau-clairval", "diat/usagers-val-d-ambre"}
-    assert {row["state"] for row in rows.values()} == {"submitted"}
+    # The committee accepted one dossier; the other is still as handed in.
+    assert rows["diat/eau-clairval"]["state"] == "accepted"
+    assert rows["diat/usagers-val-d-ambre"]["state"] == "submitted"
     assert {row["status"] for row in rows.values()} == {"succeeded"}
     assert rows["diat/usagers-val-d-ambre"]["template"] == "custom"
     report = (tmp_path / "diat-report.html").read_text(encoding="utf-8")
