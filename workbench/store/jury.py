@@ -152,21 +152,10 @@ class JuryQueries:
         self, call_id: str, changes: Iterable[AssignmentChange], *, origin: str, actor: str
     ) -> list[AssignmentRow]:
         """Append assignment changes in one transaction (all or none)."""
-        with self.session() as s:
-            rows = [
-                AssignmentRow(
-                    call_id=call_id,
-                    submission_key=change.submission_key,
-                    juror_id=change.juror_id,
-                    assigned=change.assigned,
-                    origin=origin,
-                    actor=actor,
-                )
-                for change in changes
-            ]
-            s.add_all(rows)
-            s.flush()
-            return rows
+        fixed = list(changes)
+        return self.add_planned_assignments(
+            call_id, lambda _current: fixed, origin=origin, actor=actor
+        )
 
     def add_planned_assignments(
         self,
@@ -188,8 +177,7 @@ class JuryQueries:
                 .where(AssignmentRow.call_id == call_id)
                 .order_by(AssignmentRow.id)
             )
-            latest = {(j, key): assigned for j, key, assigned in s.execute(query)}
-            current = {pair for pair, assigned in latest.items() if assigned}
+            current = _assigned_now(((j, key), a) for j, key, a in s.execute(query))
             rows = [
                 AssignmentRow(
                     call_id=call_id,
@@ -217,10 +205,8 @@ class JuryQueries:
 
     def current_assignments(self, call_id: str) -> set[tuple[int, str]]:
         """The (juror id, submission key) pairs assigned now: each pair's latest row."""
-        latest: dict[tuple[int, str], bool] = {}
-        for row in self.assignment_history(call_id):
-            latest[(row.juror_id, row.submission_key)] = row.assigned
-        return {pair for pair, assigned in latest.items() if assigned}
+        history = self.assignment_history(call_id)
+        return _assigned_now(((row.juror_id, row.submission_key), row.assigned) for row in history)
 
     def juror_assignments(self, call_id: str, juror_id: int) -> set[str]:
         """The submission keys a juror is assigned to now, in one statement."""
@@ -230,8 +216,7 @@ class JuryQueries:
             .order_by(AssignmentRow.id)
         )
         with self.session() as s:
-            latest = {key: assigned for key, assigned in s.execute(query)}  # later rows win
-        return {key for key, assigned in latest.items() if assigned}
+            return _assigned_now((key, assigned) for key, assigned in s.execute(query))
 
     def dossier_identities(self, call_id: str) -> list[tuple[str, str, str, str]]:
         """(key, team, organisation, contact) of a call's registered submissions, in the
@@ -307,3 +292,9 @@ class JuryQueries:
             query = query.where(SynthesisRow.submission_key == submission_key)
         with self.session() as s:
             return list(s.scalars(query))
+
+
+def _assigned_now(changes: Iterable[tuple[Any, bool]]) -> set[Any]:
+    """The keys whose latest change, in saving order, assigns them."""
+    latest = dict(changes)  # later rows win
+    return {key for key, assigned in latest.items() if assigned}
