@@ -1,6 +1,6 @@
 """Who reviews what: jurors assigned to the handed-in dossiers, rapporteurs, reminders.
 
-Assignments are appended to the store, never updated (`Store.add_assignments`): the
+Assignments are appended to the store, never updated (`Store.add_planned_assignments`): the
 latest row of a (juror, submission) pair says whether the juror is assigned now, and the
 rows are the audit log of every change, with who made it and when.
 
@@ -25,8 +25,6 @@ if TYPE_CHECKING:
     from workbench.jury import Juror
     from workbench.store import Store
     from workbench.workspace import Workspace
-
-PARIS = "Europe/Paris"
 
 
 @dataclass(frozen=True)
@@ -63,15 +61,6 @@ class LogEntry:
 class Reminder:
     juror: Juror
     to_score: list[str]  # submission keys, sorted
-
-
-def paris_time(at: dt.datetime) -> dt.datetime:
-    """A stored time (UTC; SQLite gives it back naive) in Paris time."""
-    from zoneinfo import ZoneInfo
-
-    if at.tzinfo is None:
-        at = at.replace(tzinfo=dt.UTC)
-    return at.astimezone(ZoneInfo(PARIS))
 
 
 # ---------------------------------------------------------------- the plan (pure)
@@ -297,6 +286,8 @@ def name_rapporteur(
 
 def assignment_log(store: Store, call_id: str) -> list[LogEntry]:
     """Every change of the call's assignments and rapporteurs, oldest first (three queries)."""
+    from workbench.receipts import local_time as paris_time
+
     names = {row.id: row.name for row in store.jurors(call_id)}
     rows: list[tuple[dt.datetime, int, int, LogEntry]] = []
     for a in store.assignment_history(call_id):

@@ -81,8 +81,11 @@ def received_versions(workspace: Workspace, call_id: str, submission_id: str) ->
 
 
 def local_time(at: dt.datetime) -> dt.datetime:
+    """A time in Paris time; a naive one is a stored UTC time (SQLite gives them back so)."""
     from zoneinfo import ZoneInfo
 
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=dt.UTC)
     return at.astimezone(ZoneInfo(DEADLINE_ZONE))
 
 
