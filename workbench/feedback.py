@@ -175,7 +175,8 @@ def result_lines(row: ResultRow, lang: str) -> list[tuple[str, str]]:
     energy = row.measured_energy()
     if energy is not None:
         unit = unit_for(energy.total_kwh, ENERGY)
-        text = unit.format(energy.total_kwh, lang, reason_label(energy.unknown.get("total_kwh")))
+        reason = reason_label(energy.unknown.get("total_kwh"), lang)
+        text = unit.format(energy.total_kwh, lang, reason)
         if row.total_kwh_ci95 is not None:
             text += f" {format_interval(row.total_kwh_ci95, unit, lang)}"
         elif row.repeats == 1:
